@@ -1,0 +1,106 @@
+"""One typed configuration object for every command, overridable from TOML and the CLI.
+
+Precedence: built-in defaults < ``--config FILE`` (TOML) < ``--set section.key=value``.
+Each subsystem reads only its own section, so a config file can hold the settings for
+scan, serve, intel and hub together. docs/configuration.md lists every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from distillguard.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestConfig(_Section):
+    max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts are quarantined as absurd")
+    max_row_bytes: int = Field(2_000_000, gt=0, description="rows larger than this are quarantined")
+    batch_rows: int = Field(100_000, gt=0, description="rows per Arrow batch while reading")
+
+
+class EngineConfig(_Section):
+    memory_limit: str = Field("2GB", description="DuckDB memory limit; bounds scan memory, not input size")
+    threads: int = Field(2, gt=0)
+    temp_directory: str | None = Field(None, description="spill folder (default: inside --out)")
+
+
+class DetectorConfig(_Section):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScoringConfig(_Section):
+    watch: float = Field(0.5, ge=0, le=1, description="score at or above which an account is watched")
+    flag: float = Field(0.8, ge=0, le=1, description="score at or above which an account is flagged")
+    campaign_inherit: float = Field(0.9, ge=0, le=1, description="share of a campaign's risk its members inherit")
+
+
+class ServiceConfig(_Section):
+    model_config = ConfigDict(extra="allow")
+
+
+class IntelConfig(_Section):
+    model_config = ConfigDict(extra="allow")
+
+
+class HubConfig(_Section):
+    model_config = ConfigDict(extra="allow")
+
+
+class Settings(_Section):
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    intel: IntelConfig = Field(default_factory=IntelConfig)
+    hub: HubConfig = Field(default_factory=HubConfig)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = doc
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {k} is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
+    """Build Settings from an optional TOML file and ``key=value`` overrides."""
+    doc: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError("config file not found", source=str(p))
+        try:
+            doc = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"invalid TOML: {e}", source=str(p)) from e
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        key, _, raw = item.partition("=")
+        _set_path(doc, key.strip(), _parse_value(raw.strip()))
+    try:
+        return Settings.model_validate(doc)
+    except ValidationError as e:
+        raise ConfigError(str(e), source=str(path) if path else "--set") from e

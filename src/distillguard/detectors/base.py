@@ -1,0 +1,93 @@
+"""The detector contract: one class, one method, a table of scored accounts with evidence.
+
+A detector reads canonical tables (never raw logs) through a :class:`ScanContext` and
+returns a :class:`SIGNAL_SCHEMA` table: one row per account it has an opinion on, a score
+in [0, 1] (higher = more like distillation), the raw measured value, a sentence an analyst
+can check, and example request ids. ``__init__`` only stores keyword parameters: no I/O,
+no model loading (scikit-learn's rule), so detectors can be cloned, listed and configured
+from TOML. Combining scores into verdicts is not a detector's job (see decide/).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+SIGNAL_SCHEMA = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("detail", pa.string()),
+        pa.field("examples", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass
+class ScanContext:
+    """What a detector may look at.
+
+    ``con`` has the views ``events`` and ``accounts`` in the canonical schema (accounts
+    may be empty), already cut to the scan window. ``artefacts`` caches work shared by
+    several detectors (e.g. per-request text features), keyed by name.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    until: datetime | None = None
+    artefacts: dict[str, Any] = field(default_factory=dict)
+    has_accounts: bool = False
+
+
+class Detector:
+    """Base class: subclass, set the class attributes, implement :meth:`detect`."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id")
+    description: ClassVar[str] = ""
+
+    def detect(self, ctx: ScanContext) -> pa.Table:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- scikit-learn style parameter handling -------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY]
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Detector":
+        unknown = set(params) - set(self._param_names())
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameters {sorted(unknown)}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def empty_signal() -> pa.Table:
+    return SIGNAL_SCHEMA.empty_table()
+
+
+def signal_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build a SIGNAL_SCHEMA table from dicts, clipping scores into [0, 1]."""
+    cols: dict[str, list[Any]] = {f.name: [] for f in SIGNAL_SCHEMA}
+    for r in rows:
+        for k in cols:
+            v = r.get(k)
+            if k == "score":
+                v = min(1.0, max(0.0, float(v or 0.0)))
+            cols[k].append(v)
+    return pa.Table.from_pydict(cols, schema=SIGNAL_SCHEMA)

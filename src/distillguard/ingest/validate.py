@@ -1,0 +1,185 @@
+"""Row-level checks of the traffic contract.
+
+``check_chunk`` turns a raw chunk into (usable rows in the canonical schema, rejected
+rows with reasons). It never drops a row without saying why: every input row ends up in
+exactly one of the two outputs, which is what lets ingest print counts that add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distillguard.ingest.formats import is_nested
+from distillguard.schema import Column
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int
+    max_row_bytes: int
+
+
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+def _parse_ts(v: str) -> datetime | None:
+    s = v.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        d = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.astimezone(timezone.utc)
+
+
+def _parse_int(v: str) -> int | None:
+    s = v.strip()
+    try:
+        return int(s)
+    except ValueError:
+        try:
+            f = float(s)
+        except ValueError:
+            return None
+        return int(f) if f.is_integer() else None
+
+
+def _parse_bool(v: str) -> bool | None:
+    s = v.strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    return None
+
+
+_PARSERS = {"timestamp": _parse_ts, "int64": _parse_int, "bool": _parse_bool}
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_integer(t):
+        return "int64"
+    if pa.types.is_boolean(t):
+        return "bool"
+    return "string"
+
+
+def _coerce(col: pa.ChunkedArray, c: Column, reasons: list[list[str]]) -> pa.Array:
+    """Cast one column to its contract type; values that cannot be cast get a reason."""
+    kind = _kind(c.type)
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        try:
+            return col.cast(c.type).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            col = col.cast(pa.string())
+    if kind == "string":
+        vals = col.to_pylist()
+        out: list[Any] = []
+        for i, v in enumerate(vals):
+            if v is not None and is_nested(v):
+                reasons[i].append(f"wrong type for {c.name}: expected a string, got an object or array")
+                out.append(None)
+            else:
+                out.append(v)
+        return pa.array(out, type=pa.string())
+    try:  # fast path: the whole column casts
+        arr = col.combine_chunks()
+        if kind == "timestamp":
+            return arr.cast(c.type)
+        return arr.cast(c.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    parse = _PARSERS[kind]
+    what = {"timestamp": "an RFC 3339 timestamp", "int64": "an integer", "bool": "true or false"}[kind]
+    out = []
+    for i, v in enumerate(col.to_pylist()):
+        if v is None:
+            out.append(None)
+            continue
+        parsed = None if is_nested(v) else parse(v)
+        if parsed is None:
+            shown = v if len(v) <= 40 else v[:37] + "..."
+            label = "unparseable timestamp" if kind == "timestamp" else f"wrong type for {c.name}"
+            reasons[i].append(f"{label}: expected {what}, got {shown!r}")
+        out.append(parsed)
+    return pa.array(out, type=c.type)
+
+
+def check_chunk(
+    table: pa.Table, columns: tuple[Column, ...], limits: Limits, seen_ids: set[int] | None, id_column: str
+) -> tuple[pa.Table, np.ndarray, list[list[str]]]:
+    """Return (typed table, ok mask, reasons per row).
+
+    ``seen_ids`` carries hashes of ids already accepted across chunks and files, so the
+    first occurrence of a duplicate id wins and later ones are quarantined.
+    """
+    n = table.num_rows
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    arrays, fields = [], []
+    names = {c.name for c in columns}
+    for c in columns:
+        if c.name in table.column_names:
+            arr = _coerce(table.column(c.name), c, reasons)
+        else:
+            arr = pa.nulls(n, c.type)
+        arrays.append(arr)
+        fields.append(pa.field(c.name, c.type))
+    for name in table.column_names:
+        if name not in names:
+            col = table.column(name)
+            if pa.types.is_null(col.type):
+                col = col.cast(pa.string())
+            arrays.append(col.combine_chunks())
+            fields.append(pa.field(name, arrays[-1].type))
+    typed = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    for c in columns:
+        if not c.required:
+            continue
+        col = typed.column(c.name)
+        nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
+        if pa.types.is_string(c.type):
+            blank = pc.equal(pc.utf8_trim_whitespace(col.fill_null("")), "").to_numpy(zero_copy_only=False)
+        else:
+            blank = nulls
+        for i in np.flatnonzero(blank):
+            already = any(r.startswith(("wrong type for " + c.name, "unparseable")) for r in reasons[i])
+            if not already:
+                reasons[i].append(f"empty {c.name}" if not nulls[i] else f"missing {c.name}")
+
+    if "prompt" in typed.column_names:
+        lengths = pc.utf8_length(typed.column("prompt").fill_null("")).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(lengths > limits.max_prompt_chars):
+            reasons[i].append(f"absurd size: prompt has {lengths[i]:,} characters (limit {limits.max_prompt_chars:,})")
+    row_bytes = np.zeros(n, dtype=np.int64)
+    for name in typed.column_names:
+        col = typed.column(name)
+        if pa.types.is_string(col.type):
+            row_bytes += pc.binary_length(col.fill_null("")).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(row_bytes > limits.max_row_bytes):
+        reasons[i].append(f"absurd size: row has {row_bytes[i]:,} bytes (limit {limits.max_row_bytes:,})")
+
+    if seen_ids is not None and id_column in typed.column_names:
+        for i, rid in enumerate(typed.column(id_column).to_pylist()):
+            if reasons[i] or rid is None:
+                continue
+            h = hash(rid)
+            if h in seen_ids:
+                reasons[i].append(f"duplicate {id_column} {rid!r} (first occurrence kept)")
+            else:
+                seen_ids.add(h)
+
+    ok = np.array([not r for r in reasons], dtype=bool)
+    return typed, ok, reasons
