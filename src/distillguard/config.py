@@ -46,7 +46,27 @@ class ScoringConfig(_Section):
 
 
 class ServiceConfig(_Section):
+    """`distillguard serve` settings (docs/service.md)."""
+
     model_config = ConfigDict(extra="allow")
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8707, ge=0, le=65535)
+    state_path: str = Field("distillguard-state.db", description="SQLite state file; ':memory:' keeps nothing")
+    flush_interval_s: float = Field(2.0, gt=0, description="state older than this may be lost in a crash")
+    store_timeout_ms: float = Field(50.0, gt=0, description="give up on a state-store read after this long")
+    fail_mode: str = Field("open", pattern="^(open|closed)$", description="answer when the store is slow: open=allow, closed=fail_closed_action")
+    fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$")
+    policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy)")
+    policy_check_s: float = Field(1.0, gt=0, description="how often the policy file's mtime is checked")
+    findings_dir: str | None = Field(None, description="latest batch scan findings folder to seed from")
+    intel_matches: str | None = Field(None, description="intel matches.parquet to seed from")
+    max_accounts: int = Field(200_000, gt=0, description="accounts held in memory; least recently seen are evicted")
+    idle_evict_s: float = Field(6 * 3600.0, gt=0, description="accounts idle this long (event time) are evicted")
+    max_batch: int = Field(1000, gt=0, description="events per POST /v1/events")
+    max_body_bytes: int = Field(8_000_000, gt=0, description="larger request bodies get 413")
+    max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts get 422")
+    history: int = Field(20, gt=0, description="decisions returned by GET /v1/accounts/{id}")
+    template_slots: int = Field(16, gt=0, description="template keys remembered per account")
 
 
 class IntelConfig(_Section):
