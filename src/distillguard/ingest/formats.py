@@ -2,8 +2,8 @@
 
 Each reader yields ``(table, first_row)`` chunks whose columns are as found in the file:
 strings for text formats, native types for Parquet. Row numbers are 1-based data rows
-(the CSV header and JSONL blank lines are not counted... blank JSONL lines are skipped
-but keep their line number), so a quarantine report points at the exact record.
+(the CSV header is not counted; in JSONL the row is the line number, blank lines
+included), so a quarantine report points at the exact record.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _records_table(records: list[dict[str, Any]]) -> pa.Table:
     return pa.table(cols) if cols else pa.table({})
 
 
-_NESTED = "\x00nested\x00"
+NESTED_MARK = "\x00nested\x00"
 
 
 def _jsonish(v: Any) -> str | None:
@@ -167,12 +167,12 @@ def _jsonish(v: Any) -> str | None:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (dict, list)):
-        return _NESTED + json.dumps(v)
+        return NESTED_MARK + json.dumps(v)
     return str(v)
 
 
 def is_nested(value: str) -> bool:
-    return value.startswith(_NESTED)
+    return value.startswith(NESTED_MARK)
 
 
 def _csv(path: Path, gz: bool, batch_rows: int) -> Iterator[tuple[pa.Table, list[int], list[BadLine]]]:

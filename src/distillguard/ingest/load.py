@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from distillguard.config import IngestConfig
 from distillguard.errors import SchemaError
-from distillguard.ingest.formats import BadLine, detect_format, is_nested, iter_chunks, resolve_inputs
+from distillguard.ingest.formats import NESTED_MARK, BadLine, detect_format, is_nested, iter_chunks, resolve_inputs
 from distillguard.ingest.validate import Limits, check_chunk
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, Column, required
 
@@ -63,7 +63,7 @@ def _raw_record(table: pa.Table, i: int) -> dict[str, object]:
     for name in table.column_names:
         v = table.column(name)[i].as_py()
         if isinstance(v, str) and is_nested(v):
-            v = json.loads(v[len("\x00nested\x00"):])
+            v = json.loads(v[len(NESTED_MARK):])
         rec[name] = v if not hasattr(v, "isoformat") else v.isoformat()
     return rec
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillguard.ingest.formats import is_nested
+from distillguard.ingest.formats import NESTED_MARK, is_nested
 from distillguard.schema import Column
 
 
@@ -85,15 +85,14 @@ def _coerce(col: pa.ChunkedArray, c: Column, reasons: list[list[str]]) -> pa.Arr
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             col = col.cast(pa.string())
     if kind == "string":
-        vals = col.to_pylist()
-        out: list[Any] = []
-        for i, v in enumerate(vals):
-            if v is not None and is_nested(v):
-                reasons[i].append(f"wrong type for {c.name}: expected a string, got an object or array")
-                out.append(None)
-            else:
-                out.append(v)
-        return pa.array(out, type=pa.string())
+        arr = col.combine_chunks().cast(pa.string())
+        nested = pc.starts_with(arr, NESTED_MARK).fill_null(False).to_numpy(zero_copy_only=False)
+        hits = np.flatnonzero(nested)
+        for i in hits:
+            reasons[i].append(f"wrong type for {c.name}: expected a string, got an object or array")
+        if len(hits):
+            arr = pc.if_else(pa.array(nested), pa.scalar(None, pa.string()), arr)
+        return arr
     try:  # fast path: the whole column casts
         arr = col.combine_chunks()
         if kind == "timestamp":

@@ -1,0 +1,100 @@
+"""`distillguard evaluate`: score a findings folder against ground-truth labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import duckdb
+import pyarrow.parquet as pq
+import typer
+from rich.table import Table
+
+from distillguard.cli._common import console, friendly_errors, out
+from distillguard.errors import InputError
+from distillguard.evaluate import evaluate as run_evaluate
+from distillguard.findings import read_findings
+from distillguard.ingest.formats import resolve_inputs
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.2%}" if pct else f"{v:.4f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyConnection | None:
+    spec = events or meta.get("events")
+    if not spec:
+        return None
+    files = [str(p) for p in resolve_inputs(spec, stem="events") if p.suffix == ".parquet"]
+    if not files:
+        raise InputError("--events must point at Parquet (the canonical parts a scan writes, or a simulated world)",
+                         source=str(spec))
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.execute(f"CREATE VIEW events AS SELECT account_id, ts FROM read_parquet({files!r}, union_by_name=true)")
+    return con
+
+
+def print_evaluation(r: dict[str, Any]) -> None:
+    t = Table(title=f"detector: {r.get('detector') or '?'} — providers {', '.join(r['providers'])}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    f = r["at_flag"]
+    rows = [
+        ("accounts (distillation / benign)", f"{r['distillation_accounts']:,} / {r['benign_accounts']:,}"),
+        ("ROC-AUC", _fmt(r["roc_auc"])), ("PR-AUC", _fmt(r["pr_auc"])),
+        ("precision @flag", _fmt(f["precision"])), ("recall @flag", _fmt(f["recall"])),
+        ("F1 @flag", _fmt(f["f1"])), ("benign FPR @flag", _fmt(f["benign_fpr"], pct=True)),
+        ("worst benign persona FPR", _fmt(r["worst_persona_fpr"], pct=True)),
+        ("campaign recall (any member flagged)", _fmt(r["campaign_recall"], pct=True)),
+        ("exchanges harvested before flag", _fmt(r["harvested_before_flag"])),
+        ("… as share of campaign requests", _fmt(r["harvested_share_overall"], pct=True)),
+        ("… worst campaign", _fmt(r["harvested_share_worst_campaign"], pct=True)),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    out.print(t)
+    c = Table(title="campaigns")
+    for col in ("campaign", "type", "accounts", "flagged", "requests", "harvested before flag"):
+        c.add_column(col, justify="right" if col not in ("campaign", "type") else "left")
+    for cid, v in sorted(r["campaigns"].items()):
+        c.add_row(cid, str(v.get("type")), _fmt(v["accounts"]), _fmt(v["flagged"]), _fmt(v.get("requests")),
+                  f"{_fmt(v.get('harvested_before_flag'))} ({_fmt(v.get('harvested_share'), pct=True)})")
+    out.print(c)
+    p = Table(title="benign personas")
+    for col in ("persona", "accounts", "flagged", "watched", "FPR"):
+        p.add_column(col, justify="right" if col != "persona" else "left")
+    for name, v in sorted(r["fpr_per_benign_persona"].items()):
+        p.add_row(name, _fmt(v["accounts"]), _fmt(v["flagged"]), _fmt(v["watched"]), _fmt(v["fpr"], pct=True))
+    out.print(p)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly_errors
+    def evaluate(
+        findings: Path = typer.Option(..., "--findings", "-f", help="Findings folder (accounts.parquet, campaigns.json)."),
+        labels: Path = typer.Option(..., "--labels", "-l", help="Labels Parquet (a simulated world's labels.parquet)."),
+        events: Optional[str] = typer.Option(None, help="Events (Parquet) for exchanges-before-detection; default: the scan's canonical events."),
+        provider: Optional[str] = typer.Option(None, help="Provider the findings are about (default: inferred)."),
+        out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output (default FINDINGS/evaluation.json)."),
+    ) -> None:
+        """ROC-AUC, PR-AUC, precision/recall/F1/FPR at the verdict, per campaign type and benign
+        persona, campaign recall, and exchanges harvested before detection."""
+        f = read_findings(findings)
+        if not labels.exists():
+            raise InputError("labels file not found", source=str(labels))
+        lab = pq.read_table(labels)
+        con = _events_con(events, f.meta)
+        if con is None:
+            console.print("[yellow]no events given: exchanges-before-detection not computed (use --events)[/]")
+        result = run_evaluate(f, lab, con, provider)
+        print_evaluation(result)
+        dest = out_file or findings / "evaluation.json"
+        dest.write_text(json.dumps(result, indent=2, default=str))
+        console.print(f"[green]wrote[/] {dest}")
