@@ -14,9 +14,15 @@ from distillguard.detectors.base import Detector
 from distillguard.errors import ConfigError
 
 # name -> "module:Class". Signals are combined by decide/; baselines run alone (--detector).
-BUILTIN_SIGNALS: dict[str, str] = {}
+BUILTIN_SIGNALS: dict[str, str] = {
+    "window_test": "distillguard.detectors.window_test:WindowTest",
+}
 BUILTIN_BASELINES: dict[str, str] = {
     "rate_limit": "distillguard.detectors.baselines.rate_limit:RequestsPerDay",
+    "prada": "distillguard.detectors.baselines.prada:Prada",
+    "seat": "distillguard.detectors.baselines.seat:Seat",
+    "cap": "distillguard.detectors.baselines.cap:Cap",
+    "mmd": "distillguard.detectors.baselines.mmd:Mmd",
 }
 
 
