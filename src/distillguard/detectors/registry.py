@@ -15,6 +15,11 @@ from distillguard.errors import ConfigError
 
 # name -> "module:Class". Signals are combined by decide/; baselines run alone (--detector).
 BUILTIN_SIGNALS: dict[str, str] = {
+    "volume": "distillguard.detectors.volume:VolumeDetector",
+    "automation": "distillguard.detectors.automation:AutomationDetector",
+    "reasoning": "distillguard.detectors.reasoning:ReasoningDetector",
+    "coverage": "distillguard.detectors.coverage:CoverageDetector",
+    "metadata": "distillguard.detectors.metadata:MetadataDetector",
     "window_test": "distillguard.detectors.window_test:WindowTest",
 }
 BUILTIN_BASELINES: dict[str, str] = {
