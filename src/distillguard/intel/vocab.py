@@ -65,6 +65,8 @@ PROP_KEY_ID = PREFIX + "key_id"
 PROP_POLICY_VERSION = PREFIX + "policy_version"
 
 CATEGORIES = ("confirmed", "investigation-seed", "false-positive")
+EXTENSION_PROPERTIES = (PROP_KIND, PROP_CATEGORY, PROP_DETECTOR, PROP_DETECTOR_VERSION,
+                        PROP_DERIVED_FROM_HUB, PROP_KEY_ID, PROP_POLICY_VERSION)
 
 
 def client_extension_definition() -> dict[str, Any]:
@@ -78,14 +80,19 @@ def client_extension_definition() -> dict[str, Any]:
         "modified": "2026-01-01T00:00:00.000Z",
         "name": "LLM API client artefacts (keyed)",
         "description": (
-            "Keyed HMAC-SHA256 digests and keyed MinHash sketches of the artefacts an LLM API "
-            "client leaves: email, payment fingerprint, IP, subnet, client string, prompt template. "
-            "Values are keyid:hex; raw values never appear."
+            "Keyed HMAC-SHA256 digests and keyed MinHash sketches of LLM API client artefacts "
+            "(email, payment, IP, subnet, client, template). Raw values never appear."
         ),
         "schema": "https://github.com/distillguard/distillguard/blob/main/docs/intel.md",
         "version": "1.0.0",
-        "extension_types": ["new-sco"],
+        "extension_types": ["new-sco", "toplevel-property-extension"],
+        "extension_properties": list(EXTENSION_PROPERTIES),
     }
+
+
+def extension_marker() -> dict[str, Any]:
+    """The ``extensions`` entry an object carrying x_distillguard_* properties declares."""
+    return {CLIENT_EXTENSION_ID: {"extension_type": "toplevel-property-extension"}}
 
 
 def distillguard_identity() -> dict[str, Any]:

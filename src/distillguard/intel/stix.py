@@ -1,0 +1,216 @@
+"""Confirmed campaigns -> a STIX 2.1 bundle (a backend over findings; detectors never see STIX).
+
+One bundle holds: the member's ``identity``; the TLP 2.0 marking it is shared under; our
+extension-definition for ``x-llm-api-client``; per campaign a ``campaign``, an
+``attack-pattern`` per ATLAS technique (``uses`` relationships), and per artefact an
+``indicator`` (``indicates`` the campaign) with a ``sighting`` (count = campaign accounts
+showing it, first/last seen). Every indicator is an *opinion* of this member: it carries
+confidence, valid_from/valid_until (expiry by default), the detector name and version,
+the category and whether the detection was caused by hub intel (provenance).
+
+Ids are deterministic (UUIDv4-shaped, derived from org + content) so re-exporting the
+same campaign updates objects instead of duplicating them, and a retraction can name
+the exact indicator id it revokes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import stix2
+
+from distillguard.atlas import TECHNIQUES, techniques_for
+from distillguard.errors import InputError
+from distillguard.findings import Campaign
+from distillguard.intel import vocab
+from distillguard.intel.artefacts import Artefact
+
+# how long an indicator stays valid unless renewed: infrastructure churns fastest
+TTL_DAYS: dict[str, int] = {"email": 180, "payment": 180, "template": 90, "client": 30, "ip": 30, "subnet": 14}
+# how much a kind says about the actor, relative to the campaign's own confidence
+KIND_WEIGHT: dict[str, float] = {"payment": 1.0, "email": 0.95, "template": 0.7, "ip": 0.6, "subnet": 0.45, "client": 0.4}
+KIND_NAME: dict[str, str] = {
+    "email": "keyed email digest", "payment": "keyed payment fingerprint digest", "ip": "keyed IP digest",
+    "subnet": "keyed subnet digest", "client": "keyed client string digest", "template": "keyed prompt template sketch",
+}
+
+
+def stable_id(stix_type: str, *parts: str) -> str:
+    """A deterministic id in UUIDv4 form (the spec asks for v4) from the given parts."""
+    h = hashlib.sha256("\x1f".join((stix_type, *parts)).encode()).digest()[:16]
+    return f"{stix_type}--{uuid.UUID(bytes=h, version=4)}"
+
+
+def ts(dt: datetime) -> str:
+    """STIX timestamp text (UTC, millisecond precision)."""
+    dt = dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def org_identity_id(org: str) -> str:
+    return stable_id("identity", "member", org)
+
+
+@dataclass
+class CampaignIntel:
+    """A confirmed campaign with the artefacts to share and where the verdict came from."""
+
+    campaign: Campaign
+    artefacts: list[Artefact]
+    detector: str = "distillguard"
+    detector_version: str = "unknown"
+    derived_from_hub: bool = False
+
+
+@dataclass
+class ExportOptions:
+    org: str
+    tlp: str = "amber"
+    category: str = "confirmed"
+    policy_version: str = ""
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    ttl_days: dict[str, int] = field(default_factory=lambda: dict(TTL_DAYS))
+
+
+def _custom(obj: dict[str, Any], **props: Any) -> dict[str, Any]:
+    obj.update({vocab.PREFIX + k: v for k, v in props.items()})
+    obj["extensions"] = vocab.extension_marker()
+    return obj
+
+
+def _base(stix_type: str, oid: str, opts: ExportOptions, marking: str, org_id: str) -> dict[str, Any]:
+    return {"type": stix_type, "spec_version": "2.1", "id": oid, "created": ts(opts.now), "modified": ts(opts.now),
+            "created_by_ref": org_id, "object_marking_refs": [marking]}
+
+
+def _pattern(a: Artefact) -> str:
+    return f"[{vocab.CLIENT_SCO_TYPE}:{vocab.KIND_PROPERTY[a.kind]} = '{a.value}']"
+
+
+def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, Any]:
+    """The STIX 2.1 bundle (a plain dict) for confirmed campaigns, ready for the policy guard."""
+    if opts.tlp not in vocab.TLP2_IDS:
+        raise InputError(f"unknown TLP level {opts.tlp!r}; use {list(vocab.TLP2_IDS)}")
+    if opts.category not in vocab.CATEGORIES:
+        raise InputError(f"unknown category {opts.category!r}; use {list(vocab.CATEGORIES)}")
+    marking = vocab.TLP2_IDS[opts.tlp]
+    org_id = org_identity_id(opts.org)
+    objects: list[dict[str, Any]] = [
+        vocab.tlp2_marking(opts.tlp),
+        vocab.distillguard_identity(),
+        vocab.client_extension_definition(),
+        {"type": "identity", "spec_version": "2.1", "id": org_id, "created": ts(opts.now), "modified": ts(opts.now),
+         "name": opts.org, "identity_class": "organization", "object_marking_refs": [marking]},
+    ]
+    seen_patterns: set[str] = set()
+    for item in items:
+        c = item.campaign
+        conf = int(round(100 * max(0.0, min(1.0, c.score))))
+        if opts.category == "investigation-seed":
+            conf = min(conf, 50)
+        cid = stable_id("campaign", opts.org, c.id)
+        camp = _base("campaign", cid, opts, marking, org_id)
+        camp.update({"name": f"distillation campaign {cid[-12:]}",
+                     "description": "Coordinated accounts extracting model outputs through the inference API.",
+                     "confidence": conf, "labels": ["model-distillation", opts.category]})
+        if c.first_seen:
+            camp["first_seen"] = ts(datetime.fromisoformat(str(c.first_seen)))
+        if c.last_seen:
+            camp["last_seen"] = ts(datetime.fromisoformat(str(c.last_seen)))
+        objects.append(_custom(camp, category=opts.category, detector=item.detector,
+                               detector_version=item.detector_version, derived_from_hub=item.derived_from_hub,
+                               policy_version=opts.policy_version))
+        tech_ids = [t for t in (c.atlas_techniques or techniques_for(list(c.signals))) if t in TECHNIQUES]
+        for tid in tech_ids:
+            t = TECHNIQUES[tid]
+            apid = stable_id("attack-pattern", opts.org, tid)
+            if not any(o["id"] == apid for o in objects):
+                ap = _base("attack-pattern", apid, opts, marking, org_id)
+                ap.update({"name": t.name, "external_references": [
+                    {"source_name": "mitre-atlas", "external_id": t.id, "url": t.url}]})
+                objects.append(ap)
+            rel = _base("relationship", stable_id("relationship", cid, "uses", apid), opts, marking, org_id)
+            rel.update({"relationship_type": "uses", "source_ref": cid, "target_ref": apid})
+            objects.append(rel)
+        for a in item.artefacts:
+            pattern = _pattern(a)
+            iid = stable_id("indicator", opts.org, pattern)
+            if pattern not in seen_patterns:
+                seen_patterns.add(pattern)
+                ind = _base("indicator", iid, opts, marking, org_id)
+                ind.update({
+                    "name": KIND_NAME[a.kind],
+                    "description": f"{KIND_NAME[a.kind].capitalize()} seen in a {opts.category} distillation campaign.",
+                    "indicator_types": ["malicious-activity"],
+                    "pattern": pattern, "pattern_type": "stix", "pattern_version": "2.1",
+                    "valid_from": ts(opts.now),
+                    "valid_until": ts(opts.now + timedelta(days=opts.ttl_days.get(a.kind, 30))),
+                    "confidence": int(round(conf * KIND_WEIGHT[a.kind])),
+                    "labels": [opts.category, a.kind],
+                })
+                objects.append(_custom(ind, kind=a.kind, category=opts.category, detector=item.detector,
+                                       detector_version=item.detector_version,
+                                       derived_from_hub=item.derived_from_hub,
+                                       key_id=a.value.split(":", 1)[0], policy_version=opts.policy_version))
+            rel = _base("relationship", stable_id("relationship", iid, "indicates", cid), opts, marking, org_id)
+            rel.update({"relationship_type": "indicates", "source_ref": iid, "target_ref": cid})
+            objects.append(rel)
+            sig = _base("sighting", stable_id("sighting", opts.org, iid, cid), opts, marking, org_id)
+            sig.update({"sighting_of_ref": iid, "count": max(1, a.accounts), "where_sighted_refs": [org_id]})
+            if a.first_seen and a.last_seen:
+                sig["first_seen"], sig["last_seen"] = ts(a.first_seen), ts(max(a.last_seen, a.first_seen))
+            objects.append(_custom(sig, derived_from_hub=item.derived_from_hub))
+    return {"type": "bundle", "id": stable_id("bundle", opts.org, ts(opts.now), str(len(objects))), "objects": objects}
+
+
+def revoke(indicator: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A retraction: the same indicator, a later ``modified``, ``revoked: true``."""
+    new = dict(indicator)
+    when = now or datetime.now(timezone.utc)
+    prev = datetime.fromisoformat(str(indicator["modified"]).replace("Z", "+00:00"))
+    if when <= prev:
+        when = prev + timedelta(milliseconds=1)
+    new["modified"] = ts(when)
+    new["revoked"] = True
+    return new
+
+
+def false_positive_opinion(indicator_id: str, org: str, *, tlp: str = "amber", now: datetime | None = None,
+                           explanation: str = "Matched only accounts our review found legitimate.") -> dict[str, Any]:
+    """A member's false-positive report on someone's indicator: opinion strongly-disagree."""
+    when = now or datetime.now(timezone.utc)
+    org_id = org_identity_id(org)
+    op = {"type": "opinion", "spec_version": "2.1", "id": stable_id("opinion", org, indicator_id, ts(when)),
+          "created": ts(when), "modified": ts(when), "created_by_ref": org_id,
+          "object_marking_refs": [vocab.TLP2_IDS[tlp]], "opinion": "strongly-disagree",
+          "object_refs": [indicator_id], "explanation": explanation}
+    return _custom(op, category="false-positive")
+
+
+def wrap(objects: list[dict[str, Any]], org: str, tlp: str = "amber") -> dict[str, Any]:
+    """A bundle around a few objects (a retraction or an opinion) with identity and marking."""
+    now = datetime.now(timezone.utc)
+    org_id = org_identity_id(org)
+    head = [vocab.tlp2_marking(tlp), vocab.distillguard_identity(), vocab.client_extension_definition(),
+            {"type": "identity", "spec_version": "2.1", "id": org_id, "created": ts(now), "modified": ts(now),
+             "name": org, "identity_class": "organization", "object_marking_refs": [vocab.TLP2_IDS[tlp]]}]
+    return {"type": "bundle", "id": stable_id("bundle", org, ts(now), json.dumps([o["id"] for o in objects])),
+            "objects": head + objects}
+
+
+def parse(bundle: dict[str, Any]) -> Any:
+    """Parse back with the OASIS stix2 library (custom x_distillguard_* properties allowed)."""
+    return stix2.parse(bundle, allow_custom=True)
+
+
+def validate(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(errors, warnings) from the OASIS stix2-validator."""
+    from stix2validator import ValidationOptions, validate_instance
+
+    r = validate_instance(bundle, ValidationOptions(version="2.1"))
+    return [str(e) for e in r.errors], [str(w) for w in r.warnings]
