@@ -1,0 +1,53 @@
+"""Signal 5 — coverage sweep: broad, even, never-repeating task coverage.
+
+A dataset generator walks through many task families evenly (code, maths, writing,
+QA, extraction, translation ...) and never returns to a prompt; a person or a product
+stays in a few families and comes back to threads. Breadth is measured as the effective
+number of task families, exp(entropy) over features/text.py's families, with novelty
+(share of distinct prompts) and a discount for conversational follow-ups. It needs a
+volume of evidence: a person's fifty varied questions are not a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from distillguard.detectors.base import Detector, ScanContext, signal_table
+from distillguard.features.account import clip01, confidence, fetch, pct, sigmoid
+
+
+class CoverageDetector(Detector):
+    name: ClassVar[str] = "coverage"
+    version: ClassVar[str] = "1"
+    required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
+    description: ClassVar[str] = "Broad, even task-family coverage with novelty, like a dataset sweep."
+
+    def __init__(self, *, families_mid: float = 4.0, steepness: float = 2.0, novelty_floor: float = 0.7,
+                 followup_discount: float = 0.6, evidence_half: float = 100.0) -> None:
+        self.families_mid = families_mid
+        self.steepness = steepness
+        self.novelty_floor = novelty_floor
+        self.followup_discount = followup_discount
+        self.evidence_half = evidence_half
+
+    def detect(self, ctx: ScanContext) -> pa.Table:
+        rows: list[dict[str, Any]] = []
+        for r in fetch(ctx, "account_id, n, fam_entropy, n_families, top_family, top_family_share, "
+                            "distinct_prompts, followup_share, ex_any"):
+            n = int(r["n"])
+            eff = math.exp(max(0.0, float(r["fam_entropy"] or 0.0)))
+            novelty = int(r["distinct_prompts"] or 0) / n if n else 0.0
+            fu = float(r["followup_share"] or 0.0)
+            s_breadth = sigmoid(self.steepness * (eff - self.families_mid))
+            s_novel = clip01((novelty - self.novelty_floor) / (1.0 - self.novelty_floor + 1e-9))
+            damp = 1.0 - self.followup_discount * clip01(fu / 0.3)
+            score = confidence(n, self.evidence_half) * s_breadth * (0.5 + 0.5 * s_novel) * damp
+            detail = (f"{n:,} requests spread over {eff:.1f} effective task families ({r['n_families']} seen; "
+                      f"largest '{r['top_family']}' {pct(float(r['top_family_share'] or 0))}); "
+                      f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups")
+            rows.append({"account_id": r["account_id"], "score": score, "value": eff, "detail": detail,
+                         "examples": r["ex_any"] or []})
+        return signal_table(rows)

@@ -1,0 +1,61 @@
+"""Signal 4 — reasoning-trace elicitation.
+
+A reasoning student is trained on full traces, so harvesters ask for them on nearly
+every request: "think step by step", "show your full reasoning", forced ``<think>`` /
+``Final answer:`` formats, often fixed in a system prompt, in many languages (the
+phrase rules live in features/text.py). People ask for steps now and then; the signal is
+the *share* of an account's requests that demand a trace, plus a high reasoning-token
+share as supporting evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from distillguard.detectors.base import Detector, ScanContext, signal_table
+from distillguard.features.account import confidence, fetch, noisy_or, pct, sigmoid
+
+
+class ReasoningDetector(Detector):
+    name: ClassVar[str] = "reasoning"
+    version: ClassVar[str] = "1"
+    required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
+    description: ClassVar[str] = "Share of requests demanding full chain of thought or forced trace formats."
+
+    def __init__(self, *, share_mid: float = 0.4, steepness: float = 10.0, w_system: float = 0.9,
+                 w_tokens: float = 0.3, token_share_mid: float = 0.6, evidence_half: float = 8.0) -> None:
+        self.share_mid = share_mid
+        self.steepness = steepness
+        self.w_system = w_system
+        self.w_tokens = w_tokens
+        self.token_share_mid = token_share_mid
+        self.evidence_half = evidence_half
+
+    def _ramp(self, share: float) -> float:
+        """Logistic in the share, shifted so that a share of 0 scores exactly 0."""
+        zero = sigmoid(-self.steepness * self.share_mid)
+        return max(0.0, (sigmoid(self.steepness * (share - self.share_mid)) - zero) / (1.0 - zero))
+
+    def detect(self, ctx: ScanContext) -> pa.Table:
+        rows: list[dict[str, Any]] = []
+        for r in fetch(ctx, "account_id, n, elicit_share, format_share, sys_elicit_share, completion_tokens, "
+                            "reasoning_tokens, ex_elicit, ex_any"):
+            n = int(r["n"])
+            share = max(float(r["elicit_share"] or 0.0), min(1.0, 1.2 * float(r["format_share"] or 0.0)))
+            sys_share = float(r["sys_elicit_share"] or 0.0)
+            s_el = self._ramp(share)
+            s_sys = self._ramp(sys_share)
+            rt, ct = float(r["reasoning_tokens"] or 0.0), float(r["completion_tokens"] or 0.0)
+            rts = rt / (rt + ct) if rt + ct > 0 else 0.0
+            s_tok = sigmoid(8.0 * (rts - self.token_share_mid)) if rt > 0 else 0.0
+            # Reasoning tokens alone are a property of the model and the task: they only support.
+            score = confidence(n, self.evidence_half) * noisy_or([s_el, self.w_system * s_sys])
+            score = score + (1.0 - score) * self.w_tokens * s_tok * min(1.0, 2 * max(share, sys_share))
+            detail = (f"{pct(share)} of {n:,} requests demand a reasoning trace or trace format"
+                      + (f"; {pct(sys_share)} via the system prompt" if sys_share > 0 else "")
+                      + (f"; reasoning tokens are {pct(rts)} of output" if rt > 0 else ""))
+            rows.append({"account_id": r["account_id"], "score": score, "value": share, "detail": detail,
+                         "examples": r["ex_elicit"] or r["ex_any"] or []})
+        return signal_table(rows)
