@@ -1,0 +1,103 @@
+"""Signal 3 (templating) on hand-made worlds: real DuckDB, real sketches, no mocks."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from distillguard.detectors.base import SIGNAL_SCHEMA, ScanContext
+from distillguard.detectors.templating import Templating
+from distillguard.features import minhash
+from distillguard.features.templates import cluster_prompts, world_templates
+
+T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+WORDS = ("apple river cloud stone music garden planet engine mirror window forest castle doctor violin "
+         "bridge harbor desert rocket pencil turtle summer winter candle silver market island").split()
+
+
+def _diverse(rng: random.Random, n: int) -> list[str]:
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) for _ in range(n)]
+
+
+def _ctx(prompts: dict[str, list[str]]) -> ScanContext:
+    rows = {"request_id": [], "ts": [], "account_id": [], "prompt": []}
+    for acc, ps in prompts.items():
+        for i, p in enumerate(ps):
+            rows["request_id"].append(f"{acc}-r{i}")
+            rows["ts"].append(T0 + timedelta(minutes=i))
+            rows["account_id"].append(acc)
+            rows["prompt"].append(p)
+    con = duckdb.connect()
+    con.register("events_tbl", pa.table(rows))
+    con.execute("create view events as select * from events_tbl")
+    return ScanContext(con=con)
+
+
+def _world(seed: int = 1) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    tpl = [
+        "Solve the following problem step by step and give the final answer: {a} apples cost {b} dollars, "
+        "how much do {c} apples cost?",
+        "Translate the following sentence into French, then explain each word: \"{w}\"",
+        "Write a Python function named {w} that returns the sum of the first {a} primes; explain your reasoning.",
+    ]
+    distiller = [rng.choice(tpl).format(a=rng.randint(2, 999), b=rng.randint(2, 99), c=rng.randint(2, 99),
+                                        w=" ".join(rng.sample(WORDS, 4))) for _ in range(120)]
+    retry = ["Please summarise our quarterly sales report for the leadership team in five bullet points"] * 60
+    return {"distiller": distiller, "human": _diverse(rng, 80), "retry": retry}
+
+
+def test_sketch_is_deterministic_and_masks_slots() -> None:
+    a = minhash.sketch(["What is 17 times 23? Explain.", "What is 9 times 31? Explain.", "Name a color"])
+    b = minhash.sketch(["What is 17 times 23? Explain.", "What is 9 times 31? Explain.", "Name a color"])
+    assert np.array_equal(a.bands, b.bands) and np.array_equal(a.exact, b.exact)
+    assert a.exact[0] == a.exact[1] and a.exact[0] != a.exact[2]
+    # Known stable value: signatures must never depend on the process (no hash() salt).
+    assert int(minhash.sketch(["hello world"]).exact[0]) == int(minhash.sketch(["Hello   WORLD"]).exact[0])
+
+
+def test_near_duplicates_cluster_and_strangers_do_not() -> None:
+    texts = ["Write a poem about the sea and the sky in the style of Lord Byron, with four stanzas",
+             "Write a poem about the sea and the stars in the style of Lord Byron, with four stanzas",
+             "How do I bake sourdough bread at home without a dutch oven?"]
+    sk = minhash.sketch(texts)
+    labels = cluster_prompts(sk.bands, sk.n_tokens >= 5)
+    assert labels[0] == labels[1] != labels[2]
+
+
+def test_templated_sweep_scores_high_and_human_low() -> None:
+    ctx = _ctx(_world())
+    out = Templating().detect(ctx)
+    assert out.schema == SIGNAL_SCHEMA
+    by = {r["account_id"]: r for r in out.to_pylist()}
+    assert by["distiller"]["score"] > 0.7
+    assert "match 3 templates" in by["distiller"]["detail"]
+    assert by["distiller"]["examples"] and all(e.startswith("distiller-") for e in by["distiller"]["examples"])
+    assert by["human"]["score"] < 0.1
+    # One prompt repeated 60 times is a template with no slot diversity: not a sweep.
+    assert by["retry"]["score"] < 0.1 and by["retry"]["value"] > 0.9
+
+
+def test_sampling_cap_and_cache() -> None:
+    ctx = _ctx(_world())
+    world = world_templates(ctx.con, per_account=50, cache=ctx.artefacts)
+    stats = {r["account_id"]: r for r in world.stats.to_pylist()}
+    assert stats["distiller"]["n_sampled"] == 50 and stats["distiller"]["n_total"] == 120
+    assert world_templates(ctx.con, per_account=50, cache=ctx.artefacts) is world
+    out = Templating(per_account=50).detect(ctx).to_pylist()
+    assert any("a sample of 50 of 120 prompts" in r["detail"] for r in out)
+
+
+def test_deterministic_across_runs() -> None:
+    a = Templating().detect(_ctx(_world(3)))
+    b = Templating().detect(_ctx(_world(3)))
+    assert a.equals(b)
+
+
+def test_empty_events() -> None:
+    out = Templating().detect(_ctx({}))
+    assert out.num_rows == 0 and out.schema == SIGNAL_SCHEMA
