@@ -17,6 +17,7 @@ from distillguard.errors import ConfigError
 BUILTIN_SIGNALS: dict[str, str] = {
     "volume": "distillguard.detectors.volume:VolumeDetector",
     "automation": "distillguard.detectors.automation:AutomationDetector",
+    "templating": "distillguard.detectors.templating:Templating",
     "reasoning": "distillguard.detectors.reasoning:ReasoningDetector",
     "coverage": "distillguard.detectors.coverage:CoverageDetector",
     "metadata": "distillguard.detectors.metadata:MetadataDetector",
