@@ -43,6 +43,11 @@ class ScoringConfig(_Section):
     watch: float = Field(0.5, ge=0, le=1, description="score at or above which an account is watched")
     flag: float = Field(0.8, ge=0, le=1, description="score at or above which an account is flagged")
     campaign_inherit: float = Field(0.9, ge=0, le=1, description="share of a campaign's risk its members inherit")
+    first_flag: bool = Field(True, description="compute first_flag_ts by replaying flagged accounts' event prefixes")
+    replay_prefixes: list[int] = Field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],
+                                       description="per-account event counts at which flagged accounts are re-scored")
+    campaign_flag_members: int = Field(3, ge=1, description="members a campaign needs before its flag applies (replay)")
+    campaign_flag_events: int = Field(5, ge=1, description="requests each of those members must have made (replay)")
 
 
 class ServiceConfig(_Section):
