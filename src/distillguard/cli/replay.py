@@ -1,0 +1,47 @@
+"""`distillguard replay`: stream a traffic log into a running guard, in time order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, progress, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly_errors
+    def replay(
+        events: str = typer.Argument(..., help="Events file, folder or glob (any contract format)."),
+        to: str = typer.Option(..., "--to", help="Base URL of the guard, e.g. http://127.0.0.1:8707"),
+        speed: float = typer.Option(0.0, help="Event-time speed-up (60 = one hour per minute); 0 = as fast as possible."),
+        batch: int = typer.Option(100, min=1, help="Events per request."),
+        config: Optional[Path] = ConfigOpt,
+        set_: Optional[list[str]] = SetOpt,
+    ) -> None:
+        """Replay a log into `distillguard serve` and summarise the actions it took."""
+        import httpx
+
+        from distillguard.errors import InputError
+        from distillguard.service.replay import replay as run
+
+        settings = settings_from(config, set_)
+        if speed < 0:
+            raise typer.BadParameter("speed must be >= 0")
+        try:
+            with progress() as bar:
+                task = bar.add_task("replaying", total=None)
+                summ = run(events, to, speed=speed, batch=batch, config=settings.ingest,
+                           on_events=lambda n: bar.advance(task, n))
+        except httpx.TransportError as e:
+            raise InputError(f"cannot reach the guard: {e}", source=to) from None
+        t = Table(title=f"replayed {summ.events:,} events in {summ.seconds:.1f} s")
+        for col in ("action", "events"):
+            t.add_column(col)
+        for a in ("allow", "throttle", "challenge", "block"):
+            t.add_row(a, f"{summ.actions[a]:,}")
+        console.print(t)
+        console.print(f"accounts throttled or blocked: {len(summ.first_action):,}; rejected events: {summ.errors:,}")

@@ -1,0 +1,350 @@
+"""The guard: per-event learn → score → decide → journal, plus the state cache around it.
+
+Concurrency design (single writer): every mutation of account state happens on the
+event loop thread, and the learn/score/decide step for one event contains no ``await``,
+so two requests for the same account can interleave only *between* events, never inside
+one — each event sees the effects of all earlier ones and nothing is lost. The only
+awaits are store reads on a cache miss (bounded by ``store_timeout_ms``; on timeout the
+configured fail mode answers) and the background flush.
+
+Memory is bounded: at most ``max_accounts`` states in memory (least recently seen are
+evicted, after being written back), states idle longer than ``idle_evict_s`` (event time)
+are evicted first, and each state is fixed-size apart from two tiny capped dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from distillguard.config import ServiceConfig
+from distillguard.service.metrics import Metrics
+from distillguard.service.online import AccountState, PopulationBaseline, combine, explain, featurize
+from distillguard.service.policy import RANK, Inputs, PolicyHolder, decide
+from distillguard.service.seed import Seed, load_seed
+from distillguard.service.state import Journal, MemoryStore, StateStore, StoredAccount, open_store, read_journal
+
+INFRA_MAX = 500_000
+
+
+class StoreTimeout(Exception):
+    """A store read took longer than ``store_timeout_ms``."""
+
+
+class Guard:
+    """Owns the online state; the HTTP app is a thin adapter over it."""
+
+    def __init__(self, cfg: ServiceConfig, store: StateStore | None = None) -> None:
+        self.cfg = cfg
+        self.store: StateStore = store if store is not None else open_store(cfg.state_path)
+        in_memory = isinstance(self.store, MemoryStore) and store is None
+        self.journal: Journal | None = None if in_memory else Journal(self._journal_path())
+        self.policy = PolicyHolder(cfg.policy_file, cfg.policy_check_s)
+        self.seed: Seed = load_seed(cfg.findings_dir, cfg.intel_matches)
+        self.baseline = PopulationBaseline()
+        self.metrics = Metrics()
+        self.cache: OrderedDict[str, AccountState] = OrderedDict()
+        self.evicted: dict[str, AccountState] = {}
+        self.known: set[str] = set()
+        self.loading: dict[str, asyncio.Future[StoredAccount | None]] = {}
+        self.infra: dict[Any, str] = {}
+        self.stream_now = 0.0
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="dg-store")
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        m = self.metrics
+        m.gauge("distillguard_accounts_in_memory", "Account states held in memory.", lambda: len(self.cache))
+        m.gauge("distillguard_accounts_known", "Accounts with persisted state.", lambda: len(self.known))
+        m.gauge("distillguard_policy_version", "Policy reloads since start (1 = initial).", lambda: self.policy.version)
+        m.gauge("distillguard_seed_accounts", "Accounts seeded from batch findings.", lambda: len(self.seed.accounts))
+
+    def _journal_path(self) -> Path:
+        return Path(self.cfg.state_path + ".journal")
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Replay any journal a crash left behind, then start the periodic flush."""
+        loop = asyncio.get_running_loop()
+        if self.journal is not None:
+            self.journal.rotate()
+            for f in self.journal.pending():
+                await loop.run_in_executor(self.executor, self._commit_file, f)
+        self.known = set(await loop.run_in_executor(self.executor, lambda: list(self.store.known_ids())))
+        self._flush_task = asyncio.create_task(self._flush_loop())
+
+    def _commit_file(self, f: Path) -> None:
+        self.store.commit([], read_journal(f))
+        f.unlink()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: flush every state and journal record, close the store."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush_task
+        await self.flush(everything=True)
+        self.executor.shutdown(wait=True)
+        if self.journal is not None:
+            self.journal.close()
+        self.store.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:  # a failing store must not kill the loop; records stay journalled
+                self.metrics.requests[("flush_error", 500)] += 1
+
+    async def flush(self, everything: bool = False) -> int:
+        """Write dirty states and move journalled records into the store. Returns states written."""
+        async with self._flush_lock:
+            blobs: list[tuple[str, bytes]] = []
+            pending = list(self.evicted.values())
+            dirty = pending + [s for s in self.cache.values() if s.dirty]
+            for i, st in enumerate(dirty):
+                blobs.append((st.account_id, orjson.dumps(st.to_dict())))
+                st.dirty = False
+                if i % 200 == 199 and not everything:
+                    await asyncio.sleep(0)  # keep answering while serialising a big flush
+            done = self.journal.rotate() if self.journal is not None else None
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self.executor, self._commit, blobs, done)
+            except Exception:
+                for st in dirty:
+                    st.dirty = True
+                raise
+            for st in pending:
+                if self.evicted.get(st.account_id) is st:
+                    del self.evicted[st.account_id]
+            self.known.update(a for a, _ in blobs)
+            return len(blobs)
+
+    def _commit(self, blobs: list[tuple[str, bytes]], done: Path | None) -> None:
+        self.store.commit(blobs, read_journal(done) if done else [])
+        if done is not None:
+            done.unlink()
+
+    # ----------------------------------------------------------------- state cache
+    async def _state(self, aid: str, tier: str | None) -> AccountState:
+        st = self.cache.get(aid)
+        if st is not None:
+            self.cache.move_to_end(aid)
+            return st
+        st = self.evicted.pop(aid, None)
+        if st is None and aid in self.known:
+            stored = await self._load(aid)
+            st = self.cache.get(aid)  # another request may have loaded it meanwhile
+            if st is not None:
+                self.cache.move_to_end(aid)
+                return st
+            st = self._restore(aid, stored)
+        if st is None:
+            st = AccountState(aid, tier)
+        self.cache[aid] = st
+        self._evict()
+        return st
+
+    async def _load(self, aid: str) -> StoredAccount | None:
+        fut = self.loading.get(aid)
+        if fut is None:
+            loop = asyncio.get_running_loop()
+            fut = asyncio.ensure_future(loop.run_in_executor(self.executor, self.store.load, aid, self.cfg.history))
+            self.loading[aid] = fut
+            fut.add_done_callback(lambda _f: self.loading.pop(aid, None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.cfg.store_timeout_ms / 1000.0)
+        except asyncio.TimeoutError:
+            self.metrics.store_timeouts += 1
+            raise StoreTimeout(aid) from None
+
+    def _restore(self, aid: str, stored: StoredAccount | None) -> AccountState:
+        if stored is None:
+            return AccountState(aid)
+        st = AccountState.from_dict(orjson.loads(stored.state)) if stored.state else AccountState(aid)
+        if stored.decisions:
+            st.history = [[d["id"], d["ts"], d["action"], d["score"]] for d in stored.decisions]
+            last = stored.decisions[-1]
+            if (last.get("hold_until") or 0) > st.hold_until:
+                st.hold_action, st.hold_until = last["action"], last["hold_until"]
+                st.action, st.score = last["action"], last["score"] or st.score
+        st.override = stored.verdict
+        return st
+
+    def _evict(self) -> None:
+        cutoff = self.stream_now - self.cfg.idle_evict_s
+        while self.cache:
+            aid, st = next(iter(self.cache.items()))
+            if len(self.cache) <= self.cfg.max_accounts and st.last_ts >= cutoff:
+                break
+            self.cache.popitem(last=False)
+            if st.dirty:
+                self.evicted[aid] = st  # written back by the next flush
+            self.known.add(aid)
+
+    # ----------------------------------------------------------------- decisions
+    def _fail(self, ev: dict[str, Any], ts: float) -> dict[str, Any]:
+        action = "allow" if self.cfg.fail_mode == "open" else self.cfg.fail_closed_action
+        seed = self.seed.accounts.get(ev["account_id"])
+        return {"request_id": ev["request_id"], "account_id": ev["account_id"], "action": action,
+                "score": seed.score if seed else 0.0, "campaign_id": seed.campaign_id if seed else None,
+                "reasons": [f"state store slower than {self.cfg.store_timeout_ms:g} ms: fail-{self.cfg.fail_mode}"],
+                "_ts": ts, "_hold": 0.0}
+
+    def _decide(self, st: AccountState, ev: dict[str, Any], ts: float) -> dict[str, Any]:
+        """learn_one + score_one + policy for one event. No awaits: atomic per account."""
+        pol = self.policy.policy
+        f = featurize(ev, ts)
+        if ev.get("tier"):
+            st.tier = ev["tier"]
+        st.learn_one(f, self.cfg.template_slots)
+        self.stream_now = max(self.stream_now, ts)
+        tier = pol.tier(st.tier)
+        keys = st.popular_keys()
+        sig = st.signals(tier.normal_per_hour, self.baseline.popularity(keys))
+        score = combine(sig, st.n)
+        reasons = explain(st, sig, tier.normal_per_hour)
+        aid = st.account_id
+        seed = self.seed.accounts.get(aid)
+        cid, cscore, joined = st.campaign_id, 0.0, bool(st.campaign_id)
+        if seed is not None:
+            if seed.score > score:
+                score = seed.score
+            reasons.append(seed.reason)
+            if seed.campaign_id:
+                cid, cscore, joined = seed.campaign_id, seed.campaign_score, False
+        if cid is None:
+            cid = self._link(st, f.keys[0], f.keys[1], f.ip)
+            joined = cid is not None
+        hit = self.seed.intel.get(aid)
+        corr = 0.0
+        if hit is not None:
+            if hit.corroboration >= pol.intel.corroborated_orgs:
+                corr = hit.corroboration
+            else:
+                score = min(1.0, score + pol.intel.single_boost)
+                reasons.append(f"intel: single-member signal (review opened): {hit.evidence}")
+        x = Inputs(aid, score, st.n, st.tier, st.r_min, cid, cscore, joined, corr, st.override,
+                   st.hold_action, ts < st.hold_until)
+        action, why = decide(pol, x, self.policy.allowed)
+        reasons = why + reasons
+        if action != "allow" and st.override is None and (RANK[action] > RANK[st.hold_action] or ts >= st.hold_until):
+            st.hold_action, st.hold_until = action, ts + pol.hold.seconds
+        if cid and (not joined or action == "block") and cscore >= pol.campaign.min_score:
+            self._register_infra(cid, f.keys[0], f.keys[1], f.ip)
+        flagged = action != "allow" or score >= pol.thresholds.throttle * 0.5
+        st.flagged = flagged
+        if not flagged and st.n >= 20:
+            self.baseline.learn(aid, keys)  # poisoning protection: only unflagged accounts teach the baseline
+        st.score, st.action = score, action
+        st.history.append([ev["request_id"], ts, action, score])
+        if len(st.history) > self.cfg.history:
+            del st.history[0]
+        return {"request_id": ev["request_id"], "account_id": aid, "action": action, "score": round(score, 4),
+                "campaign_id": cid, "reasons": reasons, "_ts": ts, "_hold": st.hold_until}
+
+    def _register_infra(self, cid: str, hk: int, tk: int, ip: str | None) -> None:
+        for k in (hk, tk, ip):
+            if k is None or k in self.infra:
+                continue
+            if isinstance(k, int) and self.baseline.popularity([k]) > 0.0:
+                continue  # a popular product template must not glue customers to a campaign
+            if len(self.infra) >= INFRA_MAX:
+                self.infra.pop(next(iter(self.infra)))
+            self.infra[k] = cid
+
+    def _link(self, st: AccountState, hk: int, tk: int, ip: str | None) -> str | None:
+        """Count events that reuse a known campaign's template or address; join after ``join_links``."""
+        if not self.infra:
+            return None
+        for k in (hk, tk, ip):
+            cid = self.infra.get(k) if k is not None else None
+            if cid is not None:
+                st.links[cid] = st.links.get(cid, 0) + 1
+                if len(st.links) > 4:
+                    st.links.pop(min(st.links, key=st.links.__getitem__))
+                if st.links.get(cid, 0) >= self.policy.policy.campaign.join_links:
+                    st.campaign_id = cid
+                    st.campaign_reason = f"{st.links[cid]} events reuse campaign {cid}'s templates/addresses"
+                    return cid
+                break
+        return None
+
+    async def process(self, events: list[tuple[dict[str, Any], float]]) -> list[dict[str, Any]]:
+        """Decide every event of one request; journal them before returning."""
+        self.policy.maybe_reload()
+        out = []
+        for ev, ts in events:
+            try:
+                st = await self._state(ev["account_id"], ev.get("tier"))
+            except StoreTimeout:
+                out.append(self._fail(ev, ts))
+                continue
+            out.append(self._decide(st, ev, ts))
+        now = time.time()
+        if self.journal is not None:
+            self.journal.append([{"id": d["request_id"], "account_id": d["account_id"], "ts": d.pop("_ts"),
+                                  "action": d["action"], "score": d["score"], "campaign_id": d["campaign_id"],
+                                  "reasons": d["reasons"], "hold_until": d.pop("_hold"), "decided_at": now} for d in out])
+        else:
+            for d in out:
+                d.pop("_ts"), d.pop("_hold")
+        self.metrics.events += len(out)
+        for d in out:
+            self.metrics.decisions[d["action"]] += 1
+        return out
+
+    async def feedback(self, account_id: str, verdict: str, analyst: str | None, note: str | None) -> dict[str, Any]:
+        """Record an analyst verdict durably (journal) and apply it to the account now."""
+        try:
+            st = await self._state(account_id, None)
+        except StoreTimeout:
+            st = None
+        now = time.time()
+        rec = {"kind": "feedback", "id": f"fb-{account_id}-{now:.6f}", "account_id": account_id, "verdict": verdict,
+               "analyst": analyst, "note": note, "at": now}
+        if self.journal is not None:
+            self.journal.append([rec])
+        else:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.store.commit, [], [rec])
+        if st is not None:
+            st.override = verdict
+            st.dirty = True
+            if verdict == "false_positive":
+                st.hold_action, st.hold_until = "allow", 0.0
+        return {"account_id": account_id, "verdict": verdict, "applied": st is not None, "at": now}
+
+    async def account(self, aid: str) -> dict[str, Any] | None:
+        """Current risk, signals and recent decisions of one account (None if never seen)."""
+        if aid not in self.cache and aid not in self.evicted and aid not in self.known:
+            seed = self.seed.accounts.get(aid)
+            if seed is None:
+                return None
+        st = await self._state(aid, None)
+        tier = self.policy.policy.tier(st.tier)
+        sig = st.signals(tier.normal_per_hour, self.baseline.popularity(st.popular_keys()))
+        seed = self.seed.accounts.get(aid)
+        return {
+            "account_id": aid, "score": round(st.score, 4), "action": st.action, "events": st.n, "tier": st.tier,
+            "signals": {k: round(v, 4) for k, v in sig.items()}, "online_score": combine(sig, st.n),
+            "reasons": explain(st, sig, tier.normal_per_hour, top=5),
+            "campaign_id": st.campaign_id or (seed.campaign_id if seed else None),
+            "seed": seed.reason if seed else None, "override": st.override,
+            "hold": {"action": st.hold_action, "until": st.hold_until} if st.hold_until else None,
+            "history": [{"request_id": r, "ts": t, "action": a, "score": s} for r, t, a, s in st.history],
+        }
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the policy and the seed files (POST /v1/admin/reload)."""
+        ok = self.policy.reload()
+        self.seed = load_seed(self.cfg.findings_dir, self.cfg.intel_matches)
+        return {"policy_version": self.policy.version, "policy_ok": ok, "policy_error": self.policy.last_error,
+                "seed": self.seed.source}

@@ -1,0 +1,106 @@
+"""Replay a traffic log into a running guard, in time order, and summarise what it decided.
+
+Used by ``distillguard replay`` and by bench/bench_service.py. The log is normalised once
+by :func:`distillguard.ingest.ingest` (any contract format), read back in ``ts`` order in
+Arrow batches, and POSTed in batches of ``batch`` events. With ``speed > 0`` the sender
+sleeps so that event time advances ``speed`` times faster than wall time; ``speed = 0``
+sends as fast as the service answers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import httpx
+import orjson
+
+from distillguard.config import IngestConfig
+from distillguard.errors import InputError
+from distillguard.ingest import ingest
+
+SEND_FIELDS = ("request_id", "ts", "account_id", "api_key_id", "ip", "user_agent", "model", "conversation_id",
+               "system_prompt", "prompt", "prompt_tokens", "completion_tokens", "reasoning_tokens")
+
+
+@dataclass
+class ReplaySummary:
+    """Counts by action, and per account the first event at which it was acted on."""
+
+    events: int = 0
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    actions: Counter[str] = field(default_factory=Counter)
+    first_action: dict[str, tuple[int, str, float]] = field(default_factory=dict)
+    events_per_account: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "requests": self.requests, "errors": self.errors,
+                "seconds": round(self.seconds, 3), "events_per_s": round(self.events / self.seconds, 1) if self.seconds else None,
+                "actions": dict(self.actions), "accounts_acted_on": len(self.first_action)}
+
+
+def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig | None = None,
+                tier_of: dict[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield lists of JSON-ready events (ts as epoch seconds) in time order."""
+    report = ingest(spec, "events", work, config)
+    if report.used == 0:
+        raise InputError("no usable events to replay", source=str(spec))
+    con = duckdb.connect()
+    cols = ", ".join(f'"{c}"' for c in SEND_FIELDS if c != "ts")
+    rel = con.execute(f"SELECT {cols}, epoch_us(ts) / 1e6 AS ts FROM read_parquet('{report.output}/*.parquet') "
+                      "ORDER BY ts, request_id")
+    reader = rel.fetch_record_batch(batch)
+    for rb in reader:
+        rows = rb.to_pylist()
+        for r in rows:
+            for k in [k for k, v in r.items() if v is None]:
+                del r[k]
+            if tier_of and r["account_id"] in tier_of:
+                r["tier"] = tier_of[r["account_id"]]
+        yield rows
+    con.close()
+
+
+def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, config: IngestConfig | None = None,
+           on_events: Callable[[int], None] | None = None, tier_of: dict[str, str] | None = None,
+           timeout_s: float = 30.0) -> ReplaySummary:
+    """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`."""
+    summ = ReplaySummary()
+    t_start = time.perf_counter()
+    ev_t0: float | None = None
+    with tempfile.TemporaryDirectory(prefix="dg-replay-") as tmp, \
+            httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
+        for rows in iter_events(spec, batch, Path(tmp), config, tier_of):
+            for i in range(0, len(rows), batch):
+                chunk = rows[i:i + batch]
+                if speed > 0:
+                    if ev_t0 is None:
+                        ev_t0 = chunk[0]["ts"]
+                    due = t_start + (chunk[0]["ts"] - ev_t0) / speed
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                resp = client.post("/v1/events", content=orjson.dumps({"events": chunk}),
+                                   headers={"content-type": "application/json"})
+                summ.requests += 1
+                if resp.status_code != 200:
+                    summ.errors += len(chunk)
+                    continue
+                for ev, d in zip(chunk, resp.json()["decisions"]):
+                    aid = d["account_id"]
+                    summ.events_per_account[aid] += 1
+                    summ.actions[d["action"]] += 1
+                    if d["action"] in ("throttle", "block") and aid not in summ.first_action:
+                        summ.first_action[aid] = (summ.events_per_account[aid], d["action"], ev["ts"])
+                summ.events += len(chunk)
+                if on_events:
+                    on_events(len(chunk))
+    summ.seconds = time.perf_counter() - t_start
+    return summ

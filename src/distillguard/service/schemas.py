@@ -1,0 +1,148 @@
+"""Request and response shapes of the HTTP API, used only by the service.
+
+The pydantic models document the API (OpenAPI at /docs) and validate the rare endpoints
+(feedback). ``POST /v1/events`` sits in a gateway's request path, so it is parsed with
+orjson and checked by :func:`parse_events` — the same rules as :class:`EventIn`, about 10×
+cheaper than building a pydantic model per event.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["allow", "throttle", "challenge", "block"]
+
+_STR_FIELDS = ("api_key_id", "ip", "user_agent", "model", "conversation_id", "system_prompt", "response", "tier")
+_INT_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
+
+
+class EventIn(BaseModel):
+    """One API request, in the traffic contract's fields (docs/schema.md); extra fields are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str = Field(min_length=1)
+    ts: datetime | float | None = Field(None, description="RFC 3339 or epoch seconds; absent = now")
+    account_id: str = Field(min_length=1)
+    prompt: str
+    api_key_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    model: str | None = None
+    conversation_id: str | None = None
+    system_prompt: str | None = None
+    response: str | None = None
+    prompt_tokens: int | None = Field(None, ge=0)
+    completion_tokens: int | None = Field(None, ge=0)
+    reasoning_tokens: int | None = Field(None, ge=0)
+    tier: str | None = Field(None, description="plan tier, if the gateway knows it")
+
+
+class EventBatch(BaseModel):
+    events: list[EventIn]
+
+
+class DecisionOut(BaseModel):
+    request_id: str
+    account_id: str
+    action: Action
+    score: float
+    reasons: list[str]
+    campaign_id: str | None = None
+
+
+class DecisionsOut(BaseModel):
+    decisions: list[DecisionOut]
+
+
+class FeedbackIn(BaseModel):
+    """An analyst's verdict on an account; it overrides decisions and is kept for training."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_id: str = Field(min_length=1, max_length=512)
+    verdict: Literal["false_positive", "confirmed"]
+    analyst: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=4000)
+
+
+class RequestError(Exception):
+    """A client mistake: becomes an HTTP 4xx with a clear message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse_ts(v: Any, where: str) -> float:
+    """Epoch seconds from RFC 3339 text or a number (ms accepted when > 1e11)."""
+    if v is None:
+        return time.time()
+    if isinstance(v, bool):
+        raise RequestError(422, f"{where}.ts: expected RFC 3339 text or epoch seconds")
+    if isinstance(v, (int, float)):
+        return float(v) / 1000.0 if v > 1e11 else float(v)
+    if isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            raise RequestError(422, f"{where}.ts: {v[:40]!r} is not RFC 3339") from None
+        if dt.tzinfo is None:
+            raise RequestError(422, f"{where}.ts: needs a timezone (e.g. Z)")
+        return dt.timestamp()
+    raise RequestError(422, f"{where}.ts: expected RFC 3339 text or epoch seconds")
+
+
+def check_event(ev: Any, where: str, max_prompt_chars: int) -> tuple[dict[str, Any], float]:
+    """Validate one event dict the way :class:`EventIn` would; returns it with its epoch time."""
+    if not isinstance(ev, dict):
+        raise RequestError(422, f"{where}: an event must be a JSON object")
+    for k in ("request_id", "account_id"):
+        v = ev.get(k)
+        if not isinstance(v, str) or not v or len(v) > 512:
+            raise RequestError(422, f"{where}.{k}: required non-empty string (≤ 512 chars)")
+    p = ev.get("prompt")
+    if not isinstance(p, str):
+        raise RequestError(422, f"{where}.prompt: required string")
+    if len(p) > max_prompt_chars:
+        raise RequestError(413, f"{where}.prompt: {len(p):,} chars exceeds the limit of {max_prompt_chars:,}")
+    for k in _STR_FIELDS:
+        v = ev.get(k)
+        if v is not None and not isinstance(v, str):
+            raise RequestError(422, f"{where}.{k}: expected string or null")
+    for k in _INT_FIELDS:
+        v = ev.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise RequestError(422, f"{where}.{k}: expected a non-negative integer or null")
+    return ev, parse_ts(ev.get("ts"), where)
+
+
+def parse_events(body: bytes, max_batch: int, max_prompt_chars: int) -> tuple[list[tuple[dict[str, Any], float]], bool]:
+    """Body → validated events. Accepts one event, a JSON list, or ``{"events": [...]}``.
+
+    Returns (events, batch) where batch says whether the caller sent a batch (the
+    response mirrors it). Raises :class:`RequestError` with the offending path.
+    """
+    if not body:
+        raise RequestError(400, "empty body: send one event or {\"events\": [...]}")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise RequestError(400, f"invalid JSON: {e}") from None
+    if isinstance(doc, dict) and "events" in doc and "request_id" not in doc:
+        items, batch = doc["events"], True
+        if not isinstance(items, list):
+            raise RequestError(422, "events: expected a list")
+    elif isinstance(doc, list):
+        items, batch = doc, True
+    else:
+        items, batch = [doc], False
+    if not items:
+        raise RequestError(422, "events: empty batch")
+    if len(items) > max_batch:
+        raise RequestError(413, f"batch of {len(items):,} events exceeds the limit of {max_batch:,}")
+    return [check_event(ev, f"events[{i}]" if batch else "event", max_prompt_chars) for i, ev in enumerate(items)], batch

@@ -1,0 +1,95 @@
+"""Real servers on 127.0.0.1: uvicorn in a thread (fast) or `distillguard serve` in a subprocess (kill tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from distillguard.config import load_config
+from distillguard.service.app import create_app
+from distillguard.service.state import StateStore
+
+from .worlds import T0  # noqa: F401  (re-exported for tests)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def thread_server(overrides: list[str], store: StateStore | None = None) -> Iterator[httpx.Client]:
+    """Run the app in a uvicorn thread; yields a client; shuts down gracefully (flush)."""
+    settings = load_config(None, overrides)
+    app = create_app(settings, store=store)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", loop="asyncio",
+                                           http="h11", lifespan="on"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    deadline = time.time() + 10
+    while not server.started:
+        if time.time() > deadline or not t.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.should_exit = True
+        t.join(10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[httpx.Client]:
+    with thread_server([f"service.state_path='{tmp_path / 'state.db'}'", "service.flush_interval_s=0.2"]) as c:
+        yield c
+
+
+class Proc:
+    """`distillguard serve` as a subprocess."""
+
+    def __init__(self, overrides: list[str]) -> None:
+        self.port = free_port()
+        args = [sys.executable, "-c", "from distillguard.cli import main; main()", "serve", "--port", str(self.port)]
+        for o in overrides:
+            args += ["--set", o]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.p.poll() is not None or time.time() > deadline:
+                err = self.p.stderr.read().decode() if self.p.stderr else ""
+                raise RuntimeError(f"serve did not start: {err[-2000:]}")
+            time.sleep(0.1)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def kill(self) -> None:
+        self.p.kill()
+        self.p.wait(10)
+
+    def terminate(self) -> Any:
+        self.p.terminate()
+        return self.p.wait(20)
