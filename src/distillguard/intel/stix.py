@@ -70,6 +70,7 @@ class CampaignIntel:
 @dataclass
 class ExportOptions:
     org: str
+    identity_id: str | None = None  # the identity the hub registered for this member
     tlp: str = "amber"
     category: str = "confirmed"
     policy_version: str = ""
@@ -99,7 +100,7 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
     if opts.category not in vocab.CATEGORIES:
         raise InputError(f"unknown category {opts.category!r}; use {list(vocab.CATEGORIES)}")
     marking = vocab.TLP2_IDS[opts.tlp]
-    org_id = org_identity_id(opts.org)
+    org_id = opts.identity_id or org_identity_id(opts.org)
     objects: list[dict[str, Any]] = [
         vocab.tlp2_marking(opts.tlp),
         vocab.distillguard_identity(),
@@ -181,10 +182,10 @@ def revoke(indicator: dict[str, Any], now: datetime | None = None) -> dict[str, 
 
 
 def false_positive_opinion(indicator_id: str, org: str, *, tlp: str = "amber", now: datetime | None = None,
-                           explanation: str = "Matched only accounts our review found legitimate.") -> dict[str, Any]:
+                           identity_id: str | None = None, explanation: str = "Matched only accounts our review found legitimate.") -> dict[str, Any]:
     """A member's false-positive report on someone's indicator: opinion strongly-disagree."""
     when = now or datetime.now(timezone.utc)
-    org_id = org_identity_id(org)
+    org_id = identity_id or org_identity_id(org)
     op = {"type": "opinion", "spec_version": "2.1", "id": stable_id("opinion", org, indicator_id, ts(when)),
           "created": ts(when), "modified": ts(when), "created_by_ref": org_id,
           "object_marking_refs": [vocab.TLP2_IDS[tlp]], "opinion": "strongly-disagree",
@@ -192,10 +193,10 @@ def false_positive_opinion(indicator_id: str, org: str, *, tlp: str = "amber", n
     return _custom(op, category="false-positive")
 
 
-def wrap(objects: list[dict[str, Any]], org: str, tlp: str = "amber") -> dict[str, Any]:
+def wrap(objects: list[dict[str, Any]], org: str, tlp: str = "amber", identity_id: str | None = None) -> dict[str, Any]:
     """A bundle around a few objects (a retraction or an opinion) with identity and marking."""
     now = datetime.now(timezone.utc)
-    org_id = org_identity_id(org)
+    org_id = identity_id or org_identity_id(org)
     head = [vocab.tlp2_marking(tlp), vocab.distillguard_identity(), vocab.client_extension_definition(),
             {"type": "identity", "spec_version": "2.1", "id": org_id, "created": ts(now), "modified": ts(now),
              "name": org, "identity_class": "organization", "object_marking_refs": [vocab.TLP2_IDS[tlp]]}]
