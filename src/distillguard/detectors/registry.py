@@ -22,6 +22,7 @@ BUILTIN_SIGNALS: dict[str, str] = {
     "coverage": "distillguard.detectors.coverage:CoverageDetector",
     "metadata": "distillguard.detectors.metadata:MetadataDetector",
     "window_test": "distillguard.detectors.window_test:WindowTest",
+    "intel_match": "distillguard.detectors.intel_match:IntelMatch",
 }
 BUILTIN_BASELINES: dict[str, str] = {
     "rate_limit": "distillguard.detectors.baselines.rate_limit:RequestsPerDay",
