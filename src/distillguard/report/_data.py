@@ -285,7 +285,8 @@ def fetch_examples(con: duckdb.DuckDBPyConnection, ids: dict[str, list[tuple[str
     want = pa.table({"account_id": [p[0] for p in pairs], "request_id": [p[1] for p in pairs],
                      "signal": [p[2] for p in pairs]},
                     schema=pa.schema([("account_id", pa.string()), ("request_id", pa.string()), ("signal", pa.string())]))
-    bare = pa.table({"account_id": [a for a, lst in ids.items() if not lst]}, schema=pa.schema([("account_id", pa.string())]))
+    short = [a for a, lst in ids.items() if len(lst) < k]      # topped up with a deterministic sample
+    bare = pa.table({"account_id": short}, schema=pa.schema([("account_id", pa.string())]))
     out: dict[str, list[Example]] = {a: [] for a in ids}
     with _Registered(con, _dg_want=want, _dg_bare=bare):
         named = con.execute(
@@ -300,7 +301,7 @@ def fetch_examples(con: duckdb.DuckDBPyConnection, ids: dict[str, list[tuple[str
     order = {(a, rid): i for a, lst in ids.items() for i, (rid, _) in enumerate(lst)}
     named.sort(key=lambda r: order.get((r[0], r[1]), 0))
     for aid, rid, ts, prompt, sig in named + sampled:
-        if len(out[aid]) < k:
+        if len(out[aid]) < k and all(x.request_id != rid for x in out[aid]):
             out[aid].append(Example(str(rid), ts, truncate(prompt), sig))
     return out
 

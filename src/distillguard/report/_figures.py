@@ -69,7 +69,8 @@ def score_histogram(hist: dict[str, list[int]], watch: float | None, flag: float
     fig.update_layout(**_layout(barmode="stack", shapes=shapes, annotations=notes, bargap=0,
                                 title={"text": f"accounts by score ({by})", "font": {"size": 13}, "x": 0.01},
                                 xaxis={"title": {"text": "score"}, "range": [0, 1], "gridcolor": "#eee"},
-                                yaxis={"title": {"text": "accounts (log)"}, "type": "log", "gridcolor": "#eee"}))
+                                yaxis={"title": {"text": "accounts (log)"}, "type": "log", "gridcolor": "#eee",
+                                       "dtick": 1, "range": [-0.15, math.log10(top) + 0.35]}))
     return fig
 
 

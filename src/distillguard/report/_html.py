@@ -42,7 +42,9 @@ th{background:var(--bg);font-weight:600;position:sticky;top:38px}td.num,th.num{t
 ul.reasons{margin:0;padding-left:16px}ul.reasons li{margin:2px 0}
 .sig{font-weight:600}.prompt{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:var(--bg);
 border-left:3px solid var(--line);padding:3px 6px;margin:3px 0;white-space:pre-wrap;word-break:break-word}
-details summary{cursor:pointer;color:var(--accent)}
+details summary{cursor:pointer;color:var(--accent)}code{white-space:nowrap}
+.exlabel{color:var(--muted);font-size:11px;text-transform:uppercase;letter-spacing:.04em;margin-top:6px}
+.exmeta{color:var(--muted);font-size:11px;margin-top:4px}#accounts td:last-child{width:52%}
 .bar{display:inline-block;height:8px;background:var(--flag);border-radius:2px;vertical-align:middle}
 """
 
@@ -203,12 +205,12 @@ def _reasons(v: AccountView) -> str:
 
 def _examples(v: AccountView, have_events: bool) -> str:
     if not v.examples:
-        return '<span class="muted">–</span>' if have_events else '<span class="muted">no events given</span>'
+        return "" if have_events else '<div class="exlabel">example prompts: no events given</div>'
     rows = []
     for x in v.examples:
-        meta = f'{e(x.request_id)} · {e(fmt_ts(x.ts))}' + (f' · {e(x.signal)}' if x.signal else "")
-        rows.append(f'<div class="prompt" title="{meta}">{e(x.prompt)}</div>')
-    return f'<details><summary>{len(v.examples)} example prompt(s)</summary>{"".join(rows)}</details>'
+        meta = f'{e(x.request_id)} · {e(fmt_ts(x.ts))}' + (f' · from {e(x.signal)}' if x.signal else "")
+        rows.append(f'<div class="exmeta">{meta}</div><div class="prompt">{e(x.prompt)}</div>')
+    return f'<div class="exlabel">example prompts</div>{"".join(rows)}'
 
 
 def accounts_section(views: list[AccountView], total: int, with_provider: bool, with_truth: bool,
@@ -216,7 +218,7 @@ def accounts_section(views: list[AccountView], total: int, with_provider: bool, 
     head = ["account"] + (["provider"] if with_provider else []) + ["score", "verdict", "campaign", "first flagged"]
     if with_truth:
         head += ["truth", "persona / true campaign"]
-    head += ["reasons", "example prompts"]
+    head += ["evidence: reasons and example prompts"]
     rows = []
     for v in views:
         camp = f'<a href="#c-{e(v.campaign_id)}">{e(v.campaign_id)}</a>' if v.campaign_id else "–"
@@ -226,7 +228,7 @@ def accounts_section(views: list[AccountView], total: int, with_provider: bool, 
             t = v.truth or {}
             r += [badge(t.get("label")) if t else '<span class="muted">?</span>',
                   e(" / ".join(str(x) for x in (t.get("persona"), t.get("campaign_id")) if x))]
-        r += [_reasons(v), _examples(v, have_events)]
+        r += [_reasons(v) + _examples(v, have_events)]
         rows.append(r)
     note = f'<p class="note">{total:,} accounts are flagged or watched'
     note += "." if len(views) == total else f"; the {len(views):,} most urgent (flagged first, then by score) are shown."
