@@ -94,10 +94,24 @@ DATACENTER_PREFIXES = ("3.", "13.", "18.", "34.", "35.", "52.", "54.", "20.", "4
 """First octets mostly announced by large clouds (AWS, GCP, Azure). A weak, public hint only."""
 
 
+def _accounts_source(con: duckdb.DuckDBPyConnection) -> str:
+    """A SELECT over ``accounts`` with every contract column (absent ones as NULL)."""
+    from distillguard.schema import ACCOUNT_COLUMNS
+
+    have = {r[0] for r in con.execute("DESCRIBE accounts").fetchall()}
+    cols = [c.name if c.name in have else f"NULL::{_SQL_TYPES.get(str(c.type), 'VARCHAR')} AS {c.name}"
+            for c in ACCOUNT_COLUMNS]
+    return f"(SELECT {', '.join(cols)} FROM accounts)"
+
+
+_SQL_TYPES = {"timestamp[us, tz=UTC]": "TIMESTAMPTZ", "bool": "BOOLEAN", "string": "VARCHAR"}
+
+
 def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQUESTS,
                            table: str = ACCOUNT_FEATURES) -> None:
     """Aggregate the scoped request features per account, joined with account metadata."""
     dc = " OR ".join(f"starts_with(ip, '{p}')" for p in DATACENTER_PREFIXES)
+    acc = _accounts_source(con)
     con.execute(f"""
     CREATE OR REPLACE TABLE {table} AS
     WITH r AS (SELECT r.*, coalesce(k.kind, 'none') AS client
@@ -142,7 +156,8 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                  arg_min(request_id, hash(request_id), 5) AS ex_any,
                  arg_min(request_id, hash(request_id), 5) FILTER (WHERE elicit >= {ELICIT_LEVEL}) AS ex_elicit
           FROM r GROUP BY account_id),
-    pay AS (SELECT payment_fingerprint, count(*) AS accounts_on_card FROM accounts
+    ac AS {acc},
+    pay AS (SELECT payment_fingerprint, count(*) AS accounts_on_card FROM ac
             WHERE payment_fingerprint IS NOT NULL GROUP BY ALL)
     SELECT a.*, g.gap_mean, g.gap_sd, coalesce(g.n_gaps, 0) AS n_gaps, g.gap_max,
            coalesce(g.burst_share, 0.0) AS burst_share,
@@ -154,7 +169,7 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
            coalesce(pay.accounts_on_card, 0) AS accounts_on_card
     FROM a LEFT JOIN g USING (account_id) LEFT JOIN dd USING (account_id)
          LEFT JOIN fe USING (account_id) LEFT JOIN cv USING (account_id)
-         LEFT JOIN accounts ac USING (account_id)
+         LEFT JOIN ac USING (account_id)
          LEFT JOIN pay ON pay.payment_fingerprint = ac.payment_fingerprint
     """)
 

@@ -1,0 +1,74 @@
+"""`distillguard scan`: find distillation accounts and campaigns in API logs, with evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, print_ingest_report, progress, settings_from
+from distillguard.errors import InputError
+
+
+def parse_time(text: str | None, flag: str) -> datetime | None:
+    """RFC 3339 / ISO 8601 time (a bare date means midnight UTC; no zone means UTC)."""
+    if text is None:
+        return None
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        d = datetime.fromisoformat(s)
+    except ValueError:
+        raise InputError(f"{flag} {text!r} is not a time like 2026-03-01T12:00:00Z") from None
+    return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly_errors
+    def scan(
+        events: str = typer.Argument(..., help="Events: a file, a folder (a simulated provider folder works as is) or a glob."),
+        out: Path = typer.Option(..., "--out", "-o", help="Findings folder to write."),
+        accounts: Optional[str] = typer.Option(None, "--accounts", help="Account metadata (file, folder or glob). "
+                                               "Default: accounts* files in the EVENTS folder, if any."),
+        since: Optional[str] = typer.Option(None, "--since", help="Only events at or after this time (RFC 3339)."),
+        until: Optional[str] = typer.Option(None, "--until", help="Only events at or before this time: replay history."),
+        detector: Optional[str] = typer.Option(None, "--detector", help="Run only this detector or baseline; "
+                                               "its score becomes the account score."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Supervised model from `distillguard train`."),
+        no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+        config: Optional[Path] = ConfigOpt,
+        set_: Optional[list[str]] = SetOpt,
+    ) -> None:
+        """Scan API logs and write findings (accounts.parquet, campaigns.json, signals.parquet, report.html).
+
+        Every account gets a calibrated score, a verdict (clear/watch/flag), the reasons
+        behind it with example request ids, its campaign, and for flagged accounts the
+        time it would first have been flagged (first_flag_ts; replay with --until).
+        """
+        from distillguard.scan.run import scan as run_scan
+
+        settings = settings_from(config, set_)
+        t_since, t_until = parse_time(since, "--since"), parse_time(until, "--until")
+        if model is not None and not model.exists():
+            raise InputError("model file not found", source=str(model))
+        with progress() as bar:
+            task = bar.add_task("scan", total=None)
+            res = run_scan(events, out, accounts=accounts, since=t_since, until=t_until, settings=settings,
+                           detector=detector, model_path=model, report=not no_report,
+                           step=lambda s: bar.update(task, description=s))
+        for rep in res.ingest_reports:
+            print_ingest_report(rep)
+        verdicts = res.findings.accounts.column("verdict").to_pylist()
+        console.print(f"[bold]{res.events:,}[/] events, {len(verdicts):,} accounts: "
+                      f"[red]{verdicts.count('flag'):,} flagged[/], [yellow]{verdicts.count('watch'):,} watched[/], "
+                      f"{len(res.findings.campaigns):,} campaigns")
+        total = sum(res.timings.values())
+        console.print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
+                      + f" — {res.events / max(total, 1e-9):,.0f} events/s")
+        for name, err in res.errors.items():
+            console.print(f"[yellow]warning:[/] {name} skipped: {err}")
+        console.print(f"[green]findings:[/] {out}")

@@ -1,0 +1,146 @@
+"""Combining signal scores into one calibrated account score, with reasons.
+
+Scoring is *additive evidence through a fixed transform*::
+
+    e_i   = w_i · s_i                       (s_i ∈ [0, 1] from detector i, w_i its weight)
+    E_g   = max_{i∈g} e_i + λ · (Σ_{i∈g} e_i − max_{i∈g} e_i)      per evidence group g
+    E     = Σ_g E_g
+    score = 1 − exp(−E)
+
+This is a noisy-OR in which a signal of strength ``s`` and weight ``w`` counts as ``w·s``
+units of evidence. Signals that measure the same thing (templating, the window test,
+automation and volume all react to repetitive scripted traffic) sit in one *group*
+and only the strongest counts fully (λ = ``GROUP_DISCOUNT``), so an honest templated
+pipeline cannot stack four views of one fact into a flag. The transform is fixed (no per-run ranks or quantiles), so the same
+evidence gives the same score in every world, every replay prefix and every run, and
+``watch``/``flag`` thresholds mean something. With the defaults the largest single
+weight is 1.0 → one signal alone reaches at most 0.63, below ``flag = 0.8`` (E ≥ 1.61):
+flagging needs at least two independent lines of evidence, or a campaign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from distillguard.config import DetectorConfig, Settings
+from distillguard.findings import Reason
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "templating": 1.0,
+    "reasoning": 1.0,
+    "known_corpus": 0.9,
+    "coverage": 0.9,
+    "window_test": 0.8,
+    "automation": 0.6,
+    "volume": 0.6,
+    "metadata": 0.4,
+}
+"""Weight of each built-in signal unless ``detectors.<name>.weight`` is set (plugins: 1.0)."""
+
+GROUPS: dict[str, str] = {
+    "reasoning": "content", "coverage": "content", "known_corpus": "content",
+    "templating": "shape", "window_test": "shape", "automation": "shape", "volume": "shape",
+    "metadata": "identity",
+}
+"""Evidence groups: *what* is asked (content), *how* it is sent (shape), *who* asks (identity).
+A plugin detector is its own group unless listed here."""
+
+GROUP_DISCOUNT = 0.25
+"""λ: how much the weaker signals of one group add on top of its strongest."""
+
+MIN_REASON = 0.02
+"""Evidence (w·s) below this is not listed among an account's reasons."""
+
+
+def weight_of(name: str, settings: Settings) -> float:
+    """The configured weight if the user set one, else the documented default."""
+    cfg = settings.detectors.get(name)
+    if cfg is not None and "weight" in cfg.model_fields_set:
+        return float(cfg.weight)
+    return DEFAULT_WEIGHTS.get(name, 1.0)
+
+
+def enabled(name: str, settings: Settings) -> bool:
+    return settings.detectors.get(name, DetectorConfig()).enabled
+
+
+def evidence_to_score(e: float) -> float:
+    """The fixed calibration: 1 − exp(−E)."""
+    return 1.0 - math.exp(-max(0.0, e))
+
+
+def score_to_evidence(score: float) -> float:
+    """Inverse of :func:`evidence_to_score` (for documentation and thresholds)."""
+    return -math.log(max(1e-12, 1.0 - score))
+
+
+@dataclass
+class AccountScore:
+    account_id: str
+    score: float
+    evidence: float
+    signals: dict[str, float] = field(default_factory=dict)
+    reasons: list[Reason] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+
+def combine(signals: dict[str, pa.Table], weights: dict[str, float]) -> dict[str, AccountScore]:
+    """Fold every detector's SIGNAL_SCHEMA rows into one AccountScore per account.
+
+    Reasons are ordered by contribution (w·s) and carry the detector's own sentence.
+    """
+    out: dict[str, AccountScore] = {}
+    for name, table in signals.items():
+        w = weights.get(name, 1.0)
+        for r in table.to_pylist():
+            acc = out.setdefault(r["account_id"], AccountScore(r["account_id"], 0.0, 0.0))
+            s = float(r["score"])
+            acc.signals[name] = s
+            acc.evidence += w * s
+            if w * s >= MIN_REASON:
+                acc.reasons.append(Reason(name, s, w, r["detail"] or ""))
+                if r["examples"]:
+                    acc.examples.extend(x for x in r["examples"] if x not in acc.examples)
+    for acc in out.values():
+        acc.evidence = grouped_evidence({n: weights.get(n, 1.0) * s for n, s in acc.signals.items()})
+        acc.score = evidence_to_score(acc.evidence)
+        acc.reasons.sort(key=lambda x: -x.value * x.weight)
+    return out
+
+
+def grouped_evidence(contrib: dict[str, float]) -> float:
+    """E = Σ_g [max_g + λ·(sum_g − max_g)] over evidence groups (see module docstring)."""
+    groups: dict[str, list[float]] = {}
+    for name, e in contrib.items():
+        groups.setdefault(GROUPS.get(name, name), []).append(max(0.0, e))
+    total = 0.0
+    for vals in groups.values():
+        top = max(vals)
+        total += top + GROUP_DISCOUNT * (sum(vals) - top)
+    return total
+
+
+def verdict(score: float, settings: Settings) -> str:
+    """Scoring is not deciding: thresholds live in settings.scoring."""
+    if score >= settings.scoring.flag:
+        return "flag"
+    if score >= settings.scoring.watch:
+        return "watch"
+    return "clear"
+
+
+def inherit(acc: AccountScore, campaign_id: str, campaign_score: float, share: float, size: int) -> None:
+    """Raise an account to ``share × campaign_score`` when its campaign is riskier than it is.
+
+    "Each account clean alone, guilty together": the campaign's score comes from all its
+    members' evidence and its shape, and members inherit it.
+    """
+    inherited = share * campaign_score
+    if inherited > acc.score:
+        acc.reasons.insert(0, Reason("campaign", campaign_score, share,
+                                     f"member of campaign {campaign_id} ({size} accounts, campaign score "
+                                     f"{campaign_score:.2f}); own evidence alone scores {acc.score:.2f}"))
+        acc.score = inherited
