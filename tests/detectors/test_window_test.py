@@ -117,3 +117,20 @@ def test_pool_mmd_is_near_zero_for_the_same_distribution():
     near, _ = pool.mmd2(embed_texts(same[300:340]))
     far, _ = pool.mmd2(embed_texts(other))
     assert abs(near) < 0.02 < far
+
+
+def test_replay_reuses_the_full_window_reference(world):
+    """The scan's replay narrows `events` to flagged accounts' first events: the reference
+    learned on the full window must be kept, or harvesters would be compared with each other."""
+    events, _ = world
+    con = connect(events)
+    det = WindowTest()
+    det.detect(ScanContext(con=con))
+    con.execute("""create or replace view events as select * from (
+                     select *, row_number() over (partition by account_id order by ts) as rn
+                     from _events_arrow where account_id like 'harvest%') where rn <= 32""")
+    replay = _scores(det.detect(ScanContext(con=con)))
+    assert sorted(replay) == [f"harvest{i}" for i in range(4)]
+    assert min(replay.values()) >= 0.5
+    # a fresh detector on the narrowed view has no benign reference at all: no opinion
+    assert WindowTest().detect(ScanContext(con=con)).num_rows == 0

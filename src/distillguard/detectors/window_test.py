@@ -207,22 +207,40 @@ class WindowTest(Detector):
         """).to_arrow_table()
         return embed_texts(texts_of(tab), dim=self.dim)
 
-    def detect(self, ctx: ScanContext) -> pa.Table:
-        con = ctx.con
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "WindowTest":
+        """Learn the reference pool and the null from the current (full-window) events view."""
         how = self._reference_accounts(con)
-        pool_vecs = self._pool(con)
-        if len(pool_vecs) < 20:
-            return empty_signal()
-        pool = Pool.of(pool_vecs)
-        null = np.array([
-            pool.mmd2(s.vectors)[0]
-            for s in iter_account_samples(con, k=self.k, min_n=self.min_n, dim=self.dim,
-                                          where=f"where account_id in (select account_id from {_NULL})")
-        ])
-        if len(null) < 10:
+        try:
+            pool_vecs = self._pool(con)
+            self.pool_: Pool | None = Pool.of(pool_vecs) if len(pool_vecs) >= 20 else None
+            self.null_ = np.zeros(0)
+            if self.pool_ is not None:
+                self.null_ = np.array([
+                    self.pool_.mmd2(s.vectors)[0]
+                    for s in iter_account_samples(con, k=self.k, min_n=self.min_n, dim=self.dim,
+                                                  where=f"where account_id in (select account_id from {_NULL})")
+                ])
+        finally:
+            for t in ("_dg_wt_stats", "_dg_wt_ref", _POOL, _NULL):
+                con.execute(f"drop table if exists {t}")
+        self.reference_desc_ = "the supplied reference file" if self.reference else how
+        self.fitted_on_ = id(con)
+        return self
+
+    def detect(self, ctx: ScanContext) -> pa.Table:
+        """Score every account with >= min_n requests.
+
+        The reference is learned on the first call on a connection and reused by later
+        calls on it: the scan's replay narrows ``events`` to flagged accounts' first
+        events, and those must be compared with the same benign reference, not each other.
+        """
+        con = ctx.con
+        if getattr(self, "fitted_on_", None) != id(con):
+            self.fit(con)
+        pool, null = self.pool_, self.null_
+        if pool is None or len(null) < 10:
             return empty_signal()
         med, top = float(np.median(null)), float(np.max(null))
-        ref_desc = f"the supplied reference file" if self.reference else how
         rows = []
         for s in iter_account_samples(con, k=self.k, min_n=self.min_n, dim=self.dim):
             stat, closeness = pool.mmd2(s.vectors)
@@ -233,10 +251,8 @@ class WindowTest(Detector):
                 "score": log_score(p, self.flag_log10p),
                 "value": stat,
                 "detail": (f"{len(s.request_ids)} sampled of {s.total:,} prompts differ from benign reference "
-                           f"traffic ({ref_desc}): MMD²={stat:.4f} vs {len(null)} reference accounts "
+                           f"traffic ({self.reference_desc_}): MMD²={stat:.4f} vs {len(null)} reference accounts "
                            f"(median {med:.4f}, max {top:.4f}), p≈{p:.1e}"),
                 "examples": [s.request_ids[i] for i in far],
             })
-        for t in ("_dg_wt_stats", "_dg_wt_ref", _POOL, _NULL):
-            con.execute(f"drop table if exists {t}")
         return signal_table(rows) if rows else empty_signal()

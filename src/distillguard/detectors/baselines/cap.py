@@ -61,11 +61,19 @@ class Cap(Detector):
         self.dim = dim
 
     def detect(self, ctx: ScanContext) -> pa.Table:
-        fit = pooled_sample(ctx.con, n=self.fit_sample, dim=self.dim)
-        cells = min(self.cells, len(fit))
-        if cells < 2:
+        """Cells are fitted on the first call on a connection (the full window) and reused by
+        the scan's replay, which narrows ``events`` to flagged accounts' first events."""
+        if getattr(self, "fitted_on_", None) != id(ctx.con):
+            fit = pooled_sample(ctx.con, n=self.fit_sample, dim=self.dim)
+            self.kmeans_ = None
+            if min(self.cells, len(fit)) >= 2:
+                self.kmeans_ = MiniBatchKMeans(n_clusters=min(self.cells, len(fit)), random_state=0, n_init=3,
+                                               batch_size=1024).fit(fit)
+            self.fitted_on_ = id(ctx.con)
+        km = self.kmeans_
+        if km is None:
             return empty_signal()
-        km = MiniBatchKMeans(n_clusters=cells, random_state=0, n_init=3, batch_size=1024).fit(fit)
+        cells = int(km.n_clusters)
         rows = []
         for s in iter_account_samples(ctx.con, k=self.k, min_n=self.min_n, dim=self.dim):
             labels = km.predict(s.vectors)

@@ -68,7 +68,12 @@ class Mmd(Detector):
         self.dim = dim
 
     def detect(self, ctx: ScanContext) -> pa.Table:
-        ref = pooled_sample(ctx.con, n=self.reference_size, dim=self.dim)
+        """The reference is sampled on the first call on a connection (the full window) and
+        reused by the scan's replay, which narrows ``events`` to flagged accounts."""
+        if getattr(self, "fitted_on_", None) != id(ctx.con):
+            self.reference_ = pooled_sample(ctx.con, n=self.reference_size, dim=self.dim)
+            self.fitted_on_ = id(ctx.con)
+        ref = self.reference_
         if len(ref) < 10:
             return empty_signal()
         gamma = median_gamma(ref)
