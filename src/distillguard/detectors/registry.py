@@ -18,6 +18,7 @@ BUILTIN_SIGNALS: dict[str, str] = {
     "volume": "distillguard.detectors.volume:VolumeDetector",
     "automation": "distillguard.detectors.automation:AutomationDetector",
     "templating": "distillguard.detectors.templating:Templating",
+    "known_corpus": "distillguard.detectors.known_corpus:KnownCorpus",
     "reasoning": "distillguard.detectors.reasoning:ReasoningDetector",
     "coverage": "distillguard.detectors.coverage:CoverageDetector",
     "metadata": "distillguard.detectors.metadata:MetadataDetector",
