@@ -30,6 +30,11 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, spec: str, kind: str, work:
     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({paths!r}, union_by_name=true)")
 
 
+def _spec(v: Any) -> str | None:
+    """A meta entry that names input files (a scan may store counts under the same key)."""
+    return v if isinstance(v, str) and v else None
+
+
 def _labels(path: Path, findings_has_provider: bool, provider: Optional[str], meta: dict[str, Any]) -> pa.Table:
     if not path.exists():
         raise InputError("labels file not found", source=str(path))
@@ -58,8 +63,8 @@ def register(app: typer.Typer) -> None:
 
         f = read_findings(findings)
         dest = out or findings / "report.html"
-        ev_spec = events or f.meta.get("events")
-        acc_spec = accounts or f.meta.get("accounts")
+        ev_spec = events or _spec(f.meta.get("events"))
+        acc_spec = accounts or _spec(f.meta.get("accounts"))
         sig_file = findings / "signals.parquet"
         signals = pq.read_table(sig_file) if sig_file.exists() else None
         lab = _labels(labels, "provider" in f.accounts.column_names, provider, f.meta) if labels else None

@@ -173,6 +173,10 @@ def _run_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
             items.append((str(k), "–" if v is None else str(v)))
         elif isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v) and len(v) <= 20:
             items.append((str(k), ", ".join(str(x) for x in v)))
+        elif isinstance(v, dict) and v and len(v) <= 20 and \
+                all(isinstance(x, (str, int, float, bool)) or x is None for x in v.values()):
+            items.append((str(k), ", ".join(f"{a}: {b:g}" if isinstance(b, float) else f"{a}: {b}"
+                                           for a, b in v.items())))
     return items[:40]
 
 
@@ -244,7 +248,8 @@ def score_histogram(scores: list[float], groups: list[str], bins: int = 50) -> d
 
 def select_accounts(findings: Findings, limit: int = MAX_ACCOUNTS) -> list[dict[str, Any]]:
     """Flagged then watched accounts, highest score first, at most limit."""
-    rows = [r for r in findings.accounts.to_pylist() if r["verdict"] in ("flag", "watch")]
+    acc = findings.accounts
+    rows = acc.filter(pc.is_in(acc.column("verdict"), pa.array(["flag", "watch"]))).to_pylist()
     rows.sort(key=lambda r: (_VERDICT_RANK[r["verdict"]], -r["score"], r["account_id"]))
     return rows[:limit]
 
@@ -270,7 +275,8 @@ def example_ids(rows: list[dict[str, Any]], findings: Findings,
                 for rid in r.get(col) or []:
                     add(r["account_id"], rid, None)
     if signals is not None and {"account_id", "examples"} <= set(signals.column_names):
-        sig_rows = [r for r in signals.to_pylist() if r["account_id"] in wanted]
+        mine = signals.filter(pc.is_in(signals.column("account_id"), pa.array(sorted(wanted), pa.string())))
+        sig_rows = mine.to_pylist()
         sig_rows.sort(key=lambda r: -(r.get("score") or 0.0))
         for r in sig_rows:
             for rid in r.get("examples") or []:

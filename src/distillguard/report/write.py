@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from plotly.offline import get_plotlyjs
 
 from distillguard._version import __version__
@@ -76,8 +77,11 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
 
     ranked = D.rank_campaigns(findings.campaigns)
     listed, detailed = ranked[:D.MAX_CAMPAIGN_ROWS], ranked[:D.MAX_CAMPAIGNS]
-    score_of = {a: (float(s), v) for a, s, v in zip(acc.column("account_id").to_pylist(), scores,
-                                                     acc.column("verdict").to_pylist())}
+    shown = acc.filter(pc.is_in(acc.column("account_id"),
+                                pa.array(sorted({a for c in detailed for a in c.account_ids}), pa.string())))
+    score_of = {a: (float(s), v) for a, s, v in zip(shown.column("account_id").to_pylist(),
+                                                     shown.column("score").to_pylist(),
+                                                     shown.column("verdict").to_pylist())}
     truth_by_acc = {a: row for (_, a), row in truth.items()}
     truth_of: dict[str, str] = {}
     if truth:
