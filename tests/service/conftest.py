@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -69,7 +70,8 @@ class Proc:
         for o in overrides:
             args += ["--set", o]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 30
         while True:
@@ -79,7 +81,8 @@ class Proc:
             except httpx.TransportError:
                 pass
             if self.p.poll() is not None or time.time() > deadline:
-                err = self.p.stderr.read().decode() if self.p.stderr else ""
+                self.log.seek(0)
+                err = self.log.read().decode(errors="replace")
                 raise RuntimeError(f"serve did not start: {err[-2000:]}")
             time.sleep(0.1)
 
@@ -89,7 +92,10 @@ class Proc:
     def kill(self) -> None:
         self.p.kill()
         self.p.wait(10)
+        self.log.close()
 
     def terminate(self) -> Any:
         self.p.terminate()
-        return self.p.wait(20)
+        rc = self.p.wait(20)
+        self.log.close()
+        return rc
