@@ -1,0 +1,411 @@
+"""`distillguard intel`: share what you confirmed, use what others shared (docs/intel.md).
+
+    intel keygen --out keyring.toml                       a consortium key (share out of band)
+    intel export FINDINGS --confirmed FILE --events E --accounts A --keyring K --org ORG --out BUNDLE
+    intel check BUNDLE                                    policy guard + OASIS validator
+    intel push BUNDLE --url COLLECTION_URL --audit DIR    policy, validate, send, audit
+    intel pull --url COLLECTION_URL --state DIR           incremental, retractions reported
+    intel match --state DIR --events E --accounts A --keyring K --out matches.parquet
+    intel decide MATCHES                                  what the trust policy would do
+    intel retract INDICATOR_ID --from BUNDLE --out BUNDLE / intel dispute INDICATOR_ID --out BUNDLE
+    intel audit verify DIR / intel audit show DIR
+    intel psi request|respond|result                      member-to-member PSI for emails
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, out, settings_from
+from distillguard.errors import InputError
+
+
+def _intel_cfg(config: Optional[Path], set_: Optional[list[str]]) -> dict[str, Any]:
+    return dict(settings_from(config, set_).intel.model_extra or {})
+
+
+def _need(value: Any, name: str, cfg: dict[str, Any], key: str) -> Any:
+    v = value if value is not None else cfg.get(key)
+    if v is None:
+        raise typer.BadParameter(f"{name} is required (or set intel.{key} in the config)")
+    return v
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise InputError("file not found", source=str(path))
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON: {e}", source=str(path)) from e
+    if not isinstance(doc, dict):
+        raise InputError("expected a STIX bundle (a JSON object)", source=str(path))
+    return doc
+
+
+def _endpoint(url: str, user: Optional[str], token_env: str, password_env: str) -> Any:
+    from distillguard.intel.taxii import Endpoint
+
+    token = os.environ.get(token_env)
+    password = os.environ.get(password_env)
+    if not token and not (user and password):
+        raise typer.BadParameter(f"credentials: set ${token_env}, or --user and ${password_env}")
+    return Endpoint(url, user=user, password=password, token=token)
+
+
+UrlOpt = typer.Option(None, "--url", help="TAXII 2.1 collection URL (…/<api-root>/collections/<id>/).")
+UserOpt = typer.Option(None, "--user", help="HTTP Basic user (password from $DISTILLGUARD_TAXII_PASSWORD).")
+
+
+def register(app: typer.Typer) -> None:
+    intel = typer.Typer(help="Share intel on confirmed campaigns and use what others share (docs/intel.md).",
+                        no_args_is_help=True)
+    app.add_typer(intel, name="intel")
+    audit_app = typer.Typer(help="The hash-chained log of everything shared.", no_args_is_help=True)
+    intel.add_typer(audit_app, name="audit")
+    psi_app = typer.Typer(help="Private set intersection with one other member (emails).", no_args_is_help=True)
+    intel.add_typer(psi_app, name="psi")
+
+    @intel.command("keygen")
+    @friendly_errors
+    def keygen(out_path: Path = typer.Option(..., "--out", help="Keyring TOML to write (keep it secret)."),
+               key_id: str = typer.Option("k1", "--id", help="Key id (lowercase, ≤ 32 chars)."),
+               previous: Optional[Path] = typer.Option(None, "--rotate-from", help="Keep this keyring's keys as previous."),
+               previous_valid_days: int = typer.Option(90, help="How long previous keys stay valid for matching.")) -> None:
+        """Create a consortium key (or rotate: new current key, old ones kept for matching)."""
+        from datetime import datetime, timedelta, timezone
+
+        from distillguard.intel.hashing import keyring_toml, load_keyring, parse_keyring
+
+        secrets_: dict[str, str] = {key_id: secrets.token_hex(32)}
+        until: dict[str, str] = {}
+        if previous is not None:
+            old = load_keyring(previous)
+            stop = (datetime.now(timezone.utc) + timedelta(days=previous_valid_days)).isoformat()
+            for kid, k in old.keys.items():
+                if kid != key_id:
+                    secrets_[kid] = k.secret.hex()
+                    until[kid] = k.valid_until.isoformat() if k.valid_until else stop
+        text = keyring_toml(key_id, secrets_, until)
+        parse_keyring(text)
+        out_path.write_text(text)
+        out_path.chmod(0o600)
+        console.print(f"[green]keyring written:[/] {out_path} (current key {key_id}, {len(secrets_)} key(s))")
+
+    @intel.command("export")
+    @friendly_errors
+    def export(
+        findings: Path = typer.Argument(..., help="Findings folder (accounts.parquet + campaigns.json)."),
+        confirmed: Path = typer.Option(..., "--confirmed", help="Campaign ids the analyst confirmed (lines or JSON list)."),
+        out_path: Path = typer.Option(..., "--out", help="Bundle JSON to write."),
+        events: Optional[Path] = typer.Option(None, "--events", help="Canonical events (Parquet file or folder)."),
+        accounts: Optional[Path] = typer.Option(None, "--accounts", help="Canonical accounts (Parquet)."),
+        keyring: Optional[Path] = typer.Option(None, "--keyring", help="Consortium keyring TOML."),
+        org: Optional[str] = typer.Option(None, "--org", help="Your organisation's name as members know it."),
+        identity: Optional[str] = typer.Option(None, "--identity", help="Your STIX identity id at the hub."),
+        opinion: str = typer.Option("confirmed", "--opinion", help="confirmed | investigation-seed | false-positive"),
+        tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
+        policy: Optional[Path] = typer.Option(None, "--policy", help="Sharing policy TOML (default: packaged)."),
+        config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+    ) -> None:
+        """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators."""
+        from distillguard.intel.export import export_campaigns, read_confirmed
+        from distillguard.intel.hashing import load_keyring
+        from distillguard.intel.policy import load_policy
+        from distillguard.intel.stix import ExportOptions
+
+        cfg = _intel_cfg(config, set_)
+        pol = load_policy(policy or cfg.get("policy"))
+        opts = ExportOptions(org=_need(org, "--org", cfg, "org"), identity_id=identity or cfg.get("identity"),
+                             tlp=tlp, category=opinion, policy_version=pol.version)
+        bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
+                                       accounts or cfg.get("accounts"),
+                                       load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(bundle, indent=1))
+        console.print(f"[green]bundle:[/] {out_path}: {rep.campaigns} campaign(s), {rep.indicators} indicator(s) "
+                      + ", ".join(f"{k}={v}" for k, v in sorted(rep.by_kind.items())))
+        for why, n in sorted(rep.held_back.items()):
+            console.print(f"  held back {n} × {why}")
+        if rep.policy_issues or rep.stix_errors:
+            for i in rep.policy_issues[:20]:
+                console.print(f"  [red]policy:[/] {i}")
+            for e in rep.stix_errors[:20]:
+                console.print(f"  [red]stix:[/] {e}")
+            console.print("[red]this bundle would be refused; fix the policy or the findings[/]")
+            raise typer.Exit(2)
+        console.print(f"policy {pol.name} v{pol.version}: OK; OASIS validator: no errors ({rep.stix_warnings} warning(s))")
+
+    @intel.command("check")
+    @friendly_errors
+    def check(bundle: Path = typer.Argument(..., help="Bundle JSON."),
+              policy: Optional[Path] = typer.Option(None, "--policy")) -> None:
+        """Check a bundle against the sharing policy and the OASIS STIX validator."""
+        from distillguard.intel.policy import check_bundle, load_policy
+        from distillguard.intel.stix import validate
+
+        doc = _load_json(bundle)
+        pol = load_policy(policy)
+        issues = check_bundle(doc, pol)
+        errs, warns = validate(doc) if not issues else ([], [])
+        for i in issues:
+            console.print(f"[red]policy:[/] {i}")
+        for e in errs:
+            console.print(f"[red]stix:[/] {e}")
+        if issues or errs:
+            raise typer.Exit(2)
+        console.print(f"[green]OK[/]: policy {pol.name} v{pol.version}; STIX valid ({len(warns)} warning(s))")
+
+    @intel.command("push")
+    @friendly_errors
+    def push(bundle: Path = typer.Argument(...), url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
+             audit: Optional[Path] = typer.Option(None, "--audit", help="Audit log folder."),
+             policy: Optional[Path] = typer.Option(None, "--policy"),
+             config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry."""
+        from distillguard.intel.audit import AuditLog
+        from distillguard.intel.policy import load_policy
+        from distillguard.intel.taxii import push as do_push
+
+        cfg = _intel_cfg(config, set_)
+        ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
+                       "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
+        res = do_push(_load_json(bundle), ep, load_policy(policy or cfg.get("policy")),
+                      AuditLog(_need(audit, "--audit", cfg, "audit")))
+        console.print(f"[green]pushed:[/] status {res.status}, {res.success} accepted, {res.failure} refused "
+                      f"(audit entry {res.audit_seq})")
+        for f in res.failures[:10]:
+            console.print(f"  [red]refused[/] {f.get('id')}: {f.get('message')}")
+        if res.failure:
+            raise typer.Exit(1)
+
+    @intel.command("pull")
+    @friendly_errors
+    def pull(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
+             state: Optional[Path] = typer.Option(None, "--state", help="Local intel state folder."),
+             full: bool = typer.Option(False, "--full", help="Ignore the checkpoint and fetch everything."),
+             config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Fetch objects added since the last pull; report retractions of indicators you matched."""
+        from distillguard.intel.store import IntelStore
+        from distillguard.intel.taxii import pull as do_pull
+
+        cfg = _intel_cfg(config, set_)
+        ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
+                       "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
+        st_dir = Path(_need(state, "--state", cfg, "state"))
+        res = do_pull(ep, IntelStore(st_dir), full=full)
+        d = res.delta
+        console.print(f"[green]pulled[/] {res.fetched} object(s): {d.new} new, {d.updated} updated, "
+                      f"{d.unchanged} unchanged; checkpoint {res.checkpoint}")
+        _report_retractions(st_dir, d.retracted + d.disputed)
+
+    @intel.command("match")
+    @friendly_errors
+    def match_cmd(state: Optional[Path] = typer.Option(None, "--state"),
+                  events: Optional[Path] = typer.Option(None, "--events"),
+                  accounts: Optional[Path] = typer.Option(None, "--accounts"),
+                  keyring: Optional[Path] = typer.Option(None, "--keyring"),
+                  out_path: Path = typer.Option(..., "--out", help="matches.parquet to write."),
+                  threshold: float = typer.Option(0.2, help="Template sketch similarity needed to match."),
+                  config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Match pulled indicators against your accounts and events -> matches.parquet."""
+        from distillguard.intel.artefacts import connect
+        from distillguard.intel.hashing import load_keyring
+        from distillguard.intel.match import match, write_matches
+        from distillguard.intel.store import IntelStore
+
+        cfg = _intel_cfg(config, set_)
+        st_dir = Path(_need(state, "--state", cfg, "state"))
+        store = IntelStore(st_dir)
+        con = connect(_need(events, "--events", cfg, "events"), accounts or cfg.get("accounts"))
+        t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
+                  sketch_threshold=threshold)
+        p = write_matches(t, out_path)
+        _remember_matches(st_dir, p)
+        accs = len(set(t.column("account_id").to_pylist()))
+        console.print(f"[green]matches:[/] {p}: {t.num_rows} match(es) on {accs} account(s)")
+        console.print(f"use in scan: --set detectors.intel_match.params.matches='\"{p}\"'")
+
+    @intel.command("decide")
+    @friendly_errors
+    def decide_cmd(matches: Path = typer.Argument(...), shadow: bool = typer.Option(False, "--shadow"),
+                   config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Show what the local trust policy does with each matched account."""
+        from distillguard.intel.match import read_matches
+        from distillguard.intel.trust import TrustPolicy, decide
+
+        cfg = _intel_cfg(config, set_)
+        tp = dict(cfg.get("trust", {}))
+        if shadow:
+            tp["shadow"] = True
+        d = decide(read_matches(matches), TrustPolicy.from_dict(tp))
+        t = Table("account", "action", "score", "enforced", "corroboration", "reason")
+        for r in d.to_pylist():
+            t.add_row(r["account_id"], r["action"], f"{r['score']:.2f}", str(r["enforced"]),
+                      f"{r['corroboration']:.2f}", r["reason"])
+        out.print(t)
+
+    @intel.command("retract")
+    @friendly_errors
+    def retract(indicator_id: str = typer.Argument(...),
+                from_bundle: Path = typer.Option(..., "--from", help="A bundle you sent that holds the indicator."),
+                out_path: Path = typer.Option(..., "--out")) -> None:
+        """Revoke one of your indicators everywhere: a new version with revoked=true (push it)."""
+        from distillguard.intel.stix import revoke
+
+        doc = _load_json(from_bundle)
+        objs = doc.get("objects", [])
+        ind = next((o for o in objs if o.get("id") == indicator_id), None)
+        if ind is None:
+            raise InputError(f"{indicator_id} is not in this bundle", source=str(from_bundle))
+        head = [o for o in objs if o.get("type") in ("marking-definition", "extension-definition")
+                or (o.get("type") == "identity")]
+        bundle = {"type": "bundle", "id": _new_bundle_id(),
+                  "objects": head + [revoke(ind)]}
+        out_path.write_text(json.dumps(bundle, indent=1))
+        console.print(f"[green]retraction:[/] {out_path} (push it to reach every member on their next pull)")
+
+    @intel.command("dispute")
+    @friendly_errors
+    def dispute(indicator_id: str = typer.Argument(...), out_path: Path = typer.Option(..., "--out"),
+                org: Optional[str] = typer.Option(None, "--org"), identity: Optional[str] = typer.Option(None, "--identity"),
+                config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Report someone's indicator as a false positive (opinion strongly-disagree; push it)."""
+        from distillguard.intel.stix import false_positive_opinion, wrap
+
+        cfg = _intel_cfg(config, set_)
+        o = _need(org, "--org", cfg, "org")
+        ident = identity or cfg.get("identity")
+        bundle = wrap([false_positive_opinion(indicator_id, o, identity_id=ident)], o, identity_id=ident)
+        out_path.write_text(json.dumps(bundle, indent=1))
+        console.print(f"[green]false-positive report:[/] {out_path}")
+
+    @audit_app.command("verify")
+    @friendly_errors
+    def audit_verify(folder: Path = typer.Argument(..., help="Audit log folder."),
+                     head: Optional[str] = typer.Option(None, "--head", help="Expected latest hash (anchored elsewhere).")) -> None:
+        """Check the hash chain and the kept copies of what was sent; exit 2 on tampering."""
+        from distillguard.intel.audit import AuditLog
+
+        rep = AuditLog(folder).verify(expect_head=head)
+        console.print(f"[green]audit log intact:[/] {rep.entries} entries, head {rep.head}")
+
+    @audit_app.command("show")
+    @friendly_errors
+    def audit_show(folder: Path = typer.Argument(...)) -> None:
+        """What was shared, when, with whom, under which policy version."""
+        from distillguard.intel.audit import AuditLog
+
+        t = Table("#", "when", "action", "destination", "policy", "objects", "indicators")
+        for e in AuditLog(folder).entries():
+            s = e.get("summary", {})
+            t.add_row(str(e["seq"]), e["ts"], e["action"], e["destination"], f"{e['policy_name']} v{e['policy_version']}",
+                      str(s.get("objects", "")), str(len(s.get("indicator_ids", []))))
+        out.print(t)
+
+    @psi_app.command("request")
+    @friendly_errors
+    def psi_request(accounts: Path = typer.Argument(..., help="Your accounts Parquet (emails are read locally)."),
+                    only: Optional[Path] = typer.Option(None, "--only", help="Account ids to ask about (one per line)."),
+                    out_path: Path = typer.Option(..., "--out", help="Request file to send."),
+                    state: Path = typer.Option(..., "--state", help="Secret state file to keep.")) -> None:
+        """Step 1: a blinded request for your suspects' emails."""
+        from distillguard.intel.psi import make_request
+
+        emails = _emails(accounts, _ids(only) if only else None)
+        st, req = make_request("email", list(emails.values()))
+        out_path.write_bytes(req)
+        state.write_bytes(st.to_bytes())
+        state.chmod(0o600)
+        console.print(f"[green]PSI request:[/] {out_path} ({len(st.items)} item(s)); keep {state} secret")
+
+    @psi_app.command("respond")
+    @friendly_errors
+    def psi_respond(findings: Path = typer.Argument(...), confirmed: Path = typer.Option(..., "--confirmed"),
+                    accounts: Path = typer.Option(..., "--accounts"), request: Path = typer.Option(..., "--request"),
+                    out_path: Path = typer.Option(..., "--out")) -> None:
+        """Step 2: answer with the emails of your confirmed campaigns' accounts only."""
+        from distillguard.findings import read_findings
+        from distillguard.intel.export import read_confirmed
+        from distillguard.intel.psi import respond
+
+        f = read_findings(findings)
+        want = set(read_confirmed(confirmed))
+        ids = {a for c in f.campaigns if c.id in want for a in c.account_ids}
+        emails = _emails(accounts, ids)
+        out_path.write_bytes(respond("email", list(emails.values()), request.read_bytes()))
+        console.print(f"[green]PSI response:[/] {out_path} (from {len(emails)} confirmed account email(s))")
+
+    @psi_app.command("result")
+    @friendly_errors
+    def psi_result(accounts: Path = typer.Argument(...), state: Path = typer.Option(..., "--state"),
+                   response: Path = typer.Option(..., "--response")) -> None:
+        """Step 3: which of your accounts' emails the other member also confirmed."""
+        from distillguard.intel.hashing import normalise
+        from distillguard.intel.psi import QueryState, intersect
+
+        st = QueryState.from_bytes(state.read_bytes())
+        common = set(intersect(st, response.read_bytes()))
+        hits = sorted(a for a, e in _emails(accounts, None).items() if normalise("email", e) in common)
+        console.print(f"[green]{len(hits)} account(s)[/] share an email with the other member's confirmed campaigns")
+        for a in hits:
+            out.print(a)
+
+
+def _new_bundle_id() -> str:
+    import uuid
+
+    return f"bundle--{uuid.uuid4()}"
+
+
+def _ids(path: Path) -> set[str]:
+    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
+
+
+def _emails(accounts: Path, only: set[str] | None) -> dict[str, str]:
+    import duckdb
+
+    src = str(accounts / "**" / "*.parquet") if accounts.is_dir() else str(accounts)
+    rows = duckdb.sql(f"SELECT account_id, email FROM read_parquet('{src}', union_by_name=true) "
+                      "WHERE email IS NOT NULL").fetchall()
+    return {a: e for a, e in rows if only is None or a in only}
+
+
+MATCHES_INDEX = "matches_files.json"
+
+
+def _remember_matches(state: Path, path: Path) -> None:
+    """Note where matches were written, so a later pull can say who acted on a retraction."""
+    idx = state / MATCHES_INDEX
+    paths = json.loads(idx.read_text()) if idx.exists() else []
+    if str(path.resolve()) not in paths:
+        paths.append(str(path.resolve()))
+    state.mkdir(parents=True, exist_ok=True)
+    idx.write_text(json.dumps(paths))
+
+
+def _matches_paths(state: Path) -> list[Path]:
+    idx = state / MATCHES_INDEX
+    return [Path(p) for p in json.loads(idx.read_text()) if Path(p).exists()] if idx.exists() else []
+
+
+def _report_retractions(state: Path, changed: list[str]) -> None:
+    """Tell the member which indicators it had matched on were retracted or disputed."""
+    if not changed:
+        return
+    import pyarrow.parquet as pq
+
+    console.print(f"[yellow]{len(changed)} indicator(s) retracted or disputed since the last pull[/]")
+    for mf in _matches_paths(state):
+        t = pq.read_table(mf, columns=["account_id", "indicator_id"]).to_pylist()
+        hit = sorted({r["account_id"] for r in t if r["indicator_id"] in set(changed)})
+        if hit:
+            console.print(f"  [yellow]you matched on them[/] in {mf}: {len(hit)} account(s), e.g. {', '.join(hit[:5])}; "
+                          "re-run `intel match` and lift any action taken on them")
