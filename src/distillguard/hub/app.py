@@ -44,6 +44,29 @@ def _readable(ctx: HubContext, member: Member) -> list[Any]:
     return out
 
 
+class NegotiationMiddleware:
+    """406 when the client cannot accept what we would answer (TAXII 2.1 section 1.6.8).
+
+    TAXII paths answer only ``application/taxii+json;version=2.1``; the /hub/* JSON views
+    also accept ``application/json``. A pure ASGI middleware, so request bodies stream.
+    """
+
+    def __init__(self, app: Any, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            is_taxii = path.startswith(self.prefixes)
+            accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+            if (is_taxii or path.startswith("/hub/")) and not accept_ok(accept, json_ok=not is_taxii):
+                wanted = TAXII_MEDIA_TYPE if is_taxii else "application/json"
+                await _error(406, "Not acceptable", f"this endpoint answers {wanted}")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
     """Build the hub app. The storage is closed on shutdown only if this call opened it."""
     settings = config if isinstance(config, HubSettings) else HubSettings.from_settings(config)
@@ -61,16 +84,6 @@ def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
     app = FastAPI(title=settings.title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.hub = ctx
     taxii_prefixes = ("/taxii2", f"/{settings.api_root}")
-
-    @app.middleware("http")
-    async def negotiate(request: Request, call_next: Any) -> Response:
-        """406 when the client cannot accept what we would answer (TAXII 2.1 section 1.6.8)."""
-        path = request.url.path
-        is_taxii = path.startswith(taxii_prefixes)
-        if (is_taxii or path.startswith("/hub/")) and not accept_ok(request.headers.get("accept"), json_ok=not is_taxii):
-            return _error(406, "Not acceptable", f"this endpoint answers {TAXII_MEDIA_TYPE}"
-                          if is_taxii else "this endpoint answers application/json")
-        return await call_next(request)
 
     @app.exception_handler(TaxiiError)
     async def taxii_error(_: Request, exc: TaxiiError) -> Response:
@@ -120,5 +133,6 @@ def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
         return JSONResponse(outcome_metrics(_readable(ctx, member), half_life_days=settings.half_life_days,
                                             threshold=settings.corroboration_threshold))
 
+    app.add_middleware(NegotiationMiddleware, prefixes=taxii_prefixes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_content_length)
     return app

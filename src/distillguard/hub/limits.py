@@ -57,13 +57,15 @@ class BodyLimitMiddleware:
                 return
         seen = 0
         started = False
+        tripped = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, tripped
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    tripped = True
                     raise _TooLarge
             return message
 
@@ -75,7 +77,9 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except Exception:  # _TooLarge, possibly wrapped in an ExceptionGroup by inner middleware
+            if not tripped:
+                raise
             if not started:
                 await self._reject(send)
 
