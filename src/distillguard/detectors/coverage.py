@@ -26,7 +26,7 @@ class CoverageDetector(Detector):
     description: ClassVar[str] = "Broad, even task-family coverage with novelty, like a dataset sweep."
 
     def __init__(self, *, families_mid: float = 4.0, steepness: float = 2.0, novelty_floor: float = 0.7,
-                 followup_discount: float = 0.6, evidence_half: float = 100.0) -> None:
+                 followup_discount: float = 0.6, evidence_half: float = 50.0) -> None:
         self.families_mid = families_mid
         self.steepness = steepness
         self.novelty_floor = novelty_floor

@@ -27,12 +27,14 @@ class VolumeDetector(Detector):
     description: ClassVar[str] = "Requests per day and output/input tokens against the account's tier and age."
 
     def __init__(self, *, tier_daily: dict[str, float] | None = None, default_daily: float = 1_000.0,
-                 new_account_days: float = 7.0, new_account_factor: float = 0.5, min_span_hours: float = 1.0,
+                 new_account_days: float = 7.0, w_tokens: float = 0.15, token_ratio_mid: float = 10.0, new_account_factor: float = 0.5, min_span_hours: float = 24.0,
                  evidence_half: float = 30.0) -> None:
         self.tier_daily = tier_daily
         self.default_daily = default_daily
         self.new_account_days = new_account_days
         self.new_account_factor = new_account_factor
+        self.w_tokens = w_tokens
+        self.token_ratio_mid = token_ratio_mid
         self.min_span_hours = min_span_hours
         self.evidence_half = evidence_half
 
@@ -58,8 +60,8 @@ class VolumeDetector(Detector):
             in_tok = r["prompt_tokens"] or 0.0
             ratio = out_tok / in_tok if in_tok > 0 else 0.0
             per_req_out = out_tok / n if n else 0.0
-            s_tok = sigmoid(1.5 * (ratio - 5.0)) * min(1.0, per_req_out / 800.0)
-            score = confidence(n, self.evidence_half) * noisy_or([s_rate, 0.3 * s_tok])
+            s_tok = sigmoid(1.0 * (ratio - self.token_ratio_mid)) * min(1.0, per_req_out / 800.0)
+            score = confidence(n, self.evidence_half) * noisy_or([s_rate, self.w_tokens * s_tok])
             tier = r["tier"] or "unknown"
             age_txt = f", account {age:.0f} days old at first request" if age is not None else ""
             tok_txt = f"; {ratio:.1f} output tokens per input token" if in_tok > 0 else ""

@@ -59,7 +59,7 @@ def request_features_sql(source: str) -> str:
            ((nw BETWEEN 1 AND {text.FOLLOWUP_MAX_WORDS}
              AND (regexp_matches(h, {_q(text.FOLLOWUP_STRONG)}) OR regexp_matches(h, {_q(text.FOLLOWUP_LEADING)})))
             OR (nw BETWEEN 1 AND 6 AND regexp_matches(h, {_q(text.FOLLOWUP_PRONOUN)}))) AS followup,
-           hash(regexp_replace(lower(left(prompt, 200)), '[0-9]+', '', 'g')) AS phash,
+           hash(prompt) AS phash,
            length(prompt) AS plen
     FROM (
       SELECT *, {e_cols}
