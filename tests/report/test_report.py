@@ -171,3 +171,10 @@ def test_empty_findings(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     out = write_report(Findings(account_table([]), [], {}), con, tmp_path / "r.html")
     text = " ".join(_parse(out).text)
     assert "No coordinated campaign found" in text and "No account is flagged or watched" in text
+
+
+def test_examples_round_robin_over_signals(findings: Findings) -> None:
+    signals = pa.table({"account_id": ["acct-bad-2"] * 3, "signal": ["window_test", "templating", "volume"],
+                        "score": [1.0, 0.8, 0.0], "examples": [["r1", "r2", "r3"], ["r4", "r5"], []]})
+    ids = D.example_ids(D.select_accounts(findings), findings, signals)["acct-bad-2"]
+    assert ids == [("r1", "window_test"), ("r4", "templating"), ("r2", "window_test")]

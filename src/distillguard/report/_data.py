@@ -276,11 +276,18 @@ def example_ids(rows: list[dict[str, Any]], findings: Findings,
                     add(r["account_id"], rid, None)
     if signals is not None and {"account_id", "examples"} <= set(signals.column_names):
         mine = signals.filter(pc.is_in(signals.column("account_id"), pa.array(sorted(wanted), pa.string())))
-        sig_rows = mine.to_pylist()
-        sig_rows.sort(key=lambda r: -(r.get("score") or 0.0))
-        for r in sig_rows:
-            for rid in r.get("examples") or []:
-                add(r["account_id"], rid, r.get("signal"))
+        per: dict[str, list[dict[str, Any]]] = {}
+        for r in mine.to_pylist():
+            if r.get("examples"):
+                per.setdefault(r["account_id"], []).append(r)
+        for aid, sig_rows in per.items():
+            # one example from each of the strongest signals first, so the prompts show varied evidence
+            sig_rows.sort(key=lambda r: (-(r.get("score") or 0.0), str(r.get("signal"))))
+            depth = max(len(r["examples"]) for r in sig_rows)
+            for i in range(depth):
+                for r in sig_rows:
+                    if i < len(r["examples"]):
+                        add(aid, r["examples"][i], r.get("signal"))
     return out
 
 
