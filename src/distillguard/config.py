@@ -50,6 +50,20 @@ class ScoringConfig(_Section):
     campaign_flag_events: int = Field(5, ge=1, description="requests each of those members must have made (replay)")
 
 
+class CampaignConfig(_Section):
+    """Campaign (hydra network) detection: account graph + Leiden (docs/campaigns.md)."""
+
+    enabled: bool = True
+    report_threshold: float = Field(0.5, ge=0, le=1, description="campaigns scoring below this are not reported")
+    min_size: int = Field(3, ge=2, description="fewest accounts a campaign may have")
+    resolution: float = Field(1.0, gt=0, description="Leiden resolution (higher: smaller communities)")
+    seed: int = Field(7, description="Leiden seed (results are deterministic for a given seed)")
+    per_account: int = Field(400, gt=0, description="prompts sampled per account for shared templates")
+    max_bucket: int = Field(2000, gt=1, description="attribute values shared by more accounts are ignored")
+    reference_population: int = Field(10_000, gt=1, description="rarity is relative to at least this many accounts")
+    weights: dict[str, float] = Field(default_factory=dict, description="override base weights of edge kinds")
+
+
 class ServiceConfig(_Section):
     """`distillguard serve` settings (docs/service.md)."""
 
@@ -86,6 +100,7 @@ class Settings(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    campaigns: CampaignConfig = Field(default_factory=CampaignConfig)
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
