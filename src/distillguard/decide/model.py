@@ -58,7 +58,8 @@ def train(findings_dirs: list[Path], labels: pa.Table, out: Path, seed: int = 0)
     if len(set(y.tolist())) < 2:
         raise InputError("labels hold only one class among the scanned accounts: nothing to learn")
     clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=15,
-                                         l2_regularization=1.0, random_state=seed)
+                                         l2_regularization=1.0, random_state=seed,
+                                         min_samples_leaf=max(2, min(20, len(keep) // 10)))
     clf.fit(x[keep], y)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:

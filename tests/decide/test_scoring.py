@@ -1,0 +1,59 @@
+"""decide/: fixed calibration, grouped evidence, weights from config, verdicts, inheritance."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+
+from distillguard.config import load_config
+from distillguard.decide import DEFAULT_WEIGHTS, combine, evidence_to_score, inherit, score_to_evidence, verdict
+from distillguard.decide.scoring import GROUPS, weight_of
+from distillguard.detectors.base import signal_table
+
+
+def _sig(**scores: float) -> pa.Table:
+    return signal_table([{"account_id": a, "score": s, "detail": f"{a} detail", "examples": [f"{a}-1"]}
+                         for a, s in scores.items()])
+
+
+def test_calibration_is_a_fixed_transform() -> None:
+    assert evidence_to_score(0) == 0
+    assert math.isclose(evidence_to_score(score_to_evidence(0.8)), 0.8)
+
+
+def test_no_single_signal_flags_alone() -> None:
+    settings = load_config()
+    for name, w in DEFAULT_WEIGHTS.items():
+        acc = combine({name: _sig(a=1.0)}, {name: w})["a"]
+        assert verdict(acc.score, settings) != "flag", name
+
+
+def test_correlated_signals_do_not_stack_but_independent_ones_do() -> None:
+    w = DEFAULT_WEIGHTS
+    shape = combine({n: _sig(a=1.0) for n in ("templating", "window_test", "automation", "volume")}, w)["a"]
+    mixed = combine({n: _sig(a=1.0) for n in ("templating", "reasoning")}, w)["a"]
+    assert GROUPS["templating"] == GROUPS["automation"] != GROUPS["reasoning"]
+    assert shape.score < 0.8 <= mixed.score
+
+
+def test_reasons_are_ordered_and_carry_details() -> None:
+    acc = combine({"reasoning": _sig(a=0.9), "metadata": _sig(a=0.3), "volume": _sig(a=0.0)}, DEFAULT_WEIGHTS)["a"]
+    assert [r.signal for r in acc.reasons] == ["reasoning", "metadata"]
+    assert acc.reasons[0].detail == "a detail" and acc.examples == ["a-1"]
+
+
+def test_weights_and_thresholds_from_config() -> None:
+    s = load_config(overrides=["detectors.reasoning.weight=3.0", "scoring.flag=0.9"])
+    assert weight_of("reasoning", s) == 3.0 and weight_of("coverage", s) == DEFAULT_WEIGHTS["coverage"]
+    assert verdict(0.85, s) == "watch" and verdict(0.95, s) == "flag" and verdict(0.1, s) == "clear"
+
+
+def test_campaign_inheritance_only_raises() -> None:
+    acc = combine({"metadata": _sig(a=0.2)}, DEFAULT_WEIGHTS)["a"]
+    inherit(acc, "c1", 0.95, 0.9, 12)
+    assert math.isclose(acc.score, 0.855) and acc.reasons[0].signal == "campaign"
+    strong = combine({"reasoning": _sig(b=1.0), "coverage": _sig(b=1.0)}, DEFAULT_WEIGHTS)["b"]
+    before = strong.score
+    inherit(strong, "c1", 0.5, 0.9, 12)
+    assert strong.score == before
