@@ -47,28 +47,20 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
     app.state.guard = guard
     m = guard.metrics
 
-    async def events(request: Request) -> Response:
+    async def decide_body(body: bytes) -> tuple[int, bytes]:
         t0 = time.perf_counter()
         try:
-            size = request.headers.get("content-length")
-            if size is not None and (not size.isdigit() or int(size) > cfg.max_body_bytes):
-                raise RequestError(413, f"body larger than {cfg.max_body_bytes:,} bytes")
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > cfg.max_body_bytes:
-                    raise RequestError(413, f"body larger than {cfg.max_body_bytes:,} bytes")
             evs, batch = parse_events(body, cfg.max_batch, cfg.max_prompt_chars)
             out = await guard.process(evs)
         except RequestError as e:
             m.requests[("/v1/events", e.status)] += 1
-            return _json({"error": e.message}, e.status)
+            return e.status, orjson.dumps({"error": e.message})
         m.requests[("/v1/events", 200)] += 1
-        resp = _json({"decisions": out} if batch else out[0])
+        data = orjson.dumps({"decisions": out} if batch else out[0])
         m.observe(time.perf_counter() - t0)
-        return resp
+        return 200, data
 
-    app.add_route("/v1/events", events, methods=["POST"])
+    app.add_middleware(_EventsFastPath, decide=decide_body, max_body=cfg.max_body_bytes, count=m.requests)
 
     @app.get("/v1/accounts/{account_id}")
     async def account(account_id: str) -> Response:
@@ -111,3 +103,46 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
         return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     return app
+
+
+class _EventsFastPath:
+    """Raw ASGI handler for ``POST /v1/events``: skips routing and Request/Response objects.
+
+    Every other path falls through to FastAPI. The body is read with a running size check
+    so an oversized upload is refused (413) without buffering it whole.
+    """
+
+    def __init__(self, app: Any, decide: Any, max_body: int, count: Any) -> None:
+        self.app, self.decide, self.max_body, self.count = app, decide, max_body, count
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/events":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            status, data = 405, orjson.dumps({"error": "use POST"})
+        else:
+            status, data = await self._handle(scope, receive)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _handle(self, scope: Any, receive: Any) -> tuple[int, bytes]:
+        too_big = orjson.dumps({"error": f"body larger than {self.max_body:,} bytes"})
+        for k, v in scope["headers"]:
+            if k == b"content-length" and (not v.isdigit() or int(v) > self.max_body):
+                self.count[("/v1/events", 413)] += 1
+                return 413, too_big
+        chunks, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return 400, b'{"error": "client disconnected"}'
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                self.count[("/v1/events", 413)] += 1
+                return 413, too_big
+            chunks.append(chunk)
+            more = msg.get("more_body", False)
+        return await self.decide(b"".join(chunks))

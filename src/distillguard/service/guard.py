@@ -112,7 +112,7 @@ class Guard:
             for i, st in enumerate(dirty):
                 blobs.append((st.account_id, orjson.dumps(st.to_dict())))
                 st.dirty = False
-                if i % 200 == 199 and not everything:
+                if i % 50 == 49 and not everything:
                     await asyncio.sleep(0)  # keep answering while serialising a big flush
             done = self.journal.rotate() if self.journal is not None else None
             loop = asyncio.get_running_loop()
