@@ -1,0 +1,159 @@
+"""Push/pull against the real consortium hub (distillguard.hub) over HTTP on 127.0.0.1.
+
+Uses the unmodified official taxii2-client underneath. Covers: policy refusal before
+anything is sent, audit of what was sent, checkpointed incremental pulls, retractions
+reaching another member on its next pull, and poisoning (one member's indicators that hit
+another provider's innocent customers never block).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from distillguard.errors import PolicyViolation
+from distillguard.intel.artefacts import connect
+from distillguard.intel.audit import AuditLog
+from distillguard.intel.export import export_campaigns
+from distillguard.intel.hashing import digest
+from distillguard.intel.match import match
+from distillguard.intel.policy import load_policy
+from distillguard.intel.stix import CampaignIntel, ExportOptions, build_bundle, revoke
+from distillguard.intel.artefacts import Artefact
+from distillguard.intel.store import IntelStore
+from distillguard.intel.taxii import Endpoint, pull, push
+from distillguard.intel.trust import decide
+from distillguard.findings import Campaign
+
+from . import world
+
+hub_app = pytest.importorskip("distillguard.hub.app")
+uvicorn = pytest.importorskip("uvicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Hub:
+    def __init__(self, db: Path) -> None:
+        from distillguard.hub.auth import hash_password, parse_rights
+        from distillguard.hub.settings import DEFAULT_COLLECTION, HubSettings
+        from distillguard.hub.storage import Member, SQLiteStorage
+
+        settings = HubSettings.model_validate({"database": str(db), "allow_insecure_http": True,
+                                               "rate_limit_per_minute": 100_000, "rate_limit_burst": 10_000})
+        self.storage = SQLiteStorage(db)
+        self.members: dict[str, tuple[str, str]] = {}
+        for name in ("provider-a", "provider-b", "provider-c"):
+            ident = f"identity--{uuid.uuid4()}"
+            self.storage.save_member(Member(name=name, identity_id=ident, rights=parse_rights(["*"], ["*"]),
+                                            password_hash=hash_password(f"pw-{name}")))
+            self.members[name] = (ident, f"pw-{name}")
+        port = _free_port()
+        self.col_url = f"http://127.0.0.1:{port}/{settings.api_root}/collections/{DEFAULT_COLLECTION.id}/"
+        cfg = uvicorn.Config(hub_app.create_app(settings, storage=self.storage), host="127.0.0.1", port=port,
+                             log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("hub did not start")
+            time.sleep(0.02)
+
+    def endpoint(self, name: str) -> Endpoint:
+        return Endpoint(self.col_url, user=name, password=self.members[name][1])
+
+    def identity(self, name: str) -> str:
+        return self.members[name][0]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Hub]:
+    h = _Hub(tmp_path_factory.mktemp("hub") / "hub.sqlite")
+    yield h
+    h.stop()
+
+
+def _export(worlds: dict[str, Any], hub: _Hub) -> dict[str, Any]:
+    bundle, rep = export_campaigns(worlds["findings_a"], ["c1"], worlds["a"]["events"], worlds["a"]["accounts"],
+                                   world.keyring(), ExportOptions(org="provider-a", identity_id=hub.identity("provider-a")),
+                                   load_policy())
+    assert not rep.policy_issues and not rep.stix_errors
+    return bundle
+
+
+def test_share_pull_match_retract(tmp_path: Path, hub: _Hub, worlds: dict[str, Any]) -> None:
+    policy = load_policy()
+    audit = AuditLog(tmp_path / "audit")
+    bundle = _export(worlds, hub)
+
+    # a bundle with a raw email is refused before anything is sent (and nothing is logged as sent)
+    bad = json.loads(json.dumps(bundle))
+    next(o for o in bad["objects"] if o["type"] == "indicator")["name"] = "john.doe@gmail.com"
+    with pytest.raises(PolicyViolation):
+        push(bad, hub.endpoint("provider-a"), policy, audit)
+    assert audit.entries() == []
+
+    res = push(bundle, hub.endpoint("provider-a"), policy, audit)
+    assert res.failure == 0 and res.success > 0, res.failures
+    assert audit.verify().entries == 1
+    assert audit.entries()[0]["destination"] == hub.col_url
+
+    store_b = IntelStore(tmp_path / "b-state")
+    first = pull(hub.endpoint("provider-b"), store_b)
+    assert first.fetched > 0 and first.checkpoint
+    assert store_b.checkpoint(hub.col_url) == first.checkpoint
+    again = pull(hub.endpoint("provider-b"), store_b)
+    assert again.delta.new == 0  # checkpointed: nothing new
+
+    con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
+    m = match(store_b.indicators(), con, world.keyring())
+    d = {r["account_id"]: r for r in decide(m).to_pylist()}
+    assert d["b-atk-0"]["action"] == "review"  # one member: review, never act alone
+
+    # A retracts every indicator; B sees it on its next pull and its matches say so
+    time.sleep(0.01)
+    retraction = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
+                  "objects": [o for o in bundle["objects"] if o["type"] in ("marking-definition", "extension-definition", "identity")]
+                  + [revoke(o) for o in bundle["objects"] if o["type"] == "indicator"]}
+    push(retraction, hub.endpoint("provider-a"), policy, audit)
+    assert audit.verify().entries == 2
+    later = pull(hub.endpoint("provider-b"), store_b)
+    assert later.delta.retracted
+    m2 = match(store_b.indicators(), con, world.keyring())
+    d2 = {r["account_id"]: r for r in decide(m2).to_pylist()}
+    assert d2["b-atk-0"]["action"] == "none" and d2["b-atk-0"]["retracted"]
+
+
+def test_poisoning_never_blocks_an_innocent(tmp_path: Path, hub: _Hub, worlds: dict[str, Any]) -> None:
+    """Member C shares 'confirmed' indicators that are really B's innocent customer's card and email."""
+    kr = world.keyring()
+    victim_email, victim_card = "person1@b.example", "fp_b_user_1"
+    arts = [Artefact("email", digest(kr, "email", victim_email) or "", 1, None, None),
+            Artefact("payment", digest(kr, "payment", victim_card) or "", 1, None, None)]
+    camp = Campaign(id="poison", account_ids=["x"], score=1.0, first_seen=None, last_seen=None, request_count=1)
+    poison = build_bundle([CampaignIntel(camp, arts)],
+                          ExportOptions(org="provider-c", identity_id=hub.identity("provider-c")))
+    push(poison, hub.endpoint("provider-c"), load_policy(), AuditLog(tmp_path / "audit-c"))
+    store_b = IntelStore(tmp_path / "b2")
+    pull(hub.endpoint("provider-b"), store_b)
+    con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
+    d = {r["account_id"]: r for r in decide(match(store_b.indicators(), con, world.keyring())).to_pylist()}
+    assert d["b-user-1"]["action"] == "review" and d["b-user-1"]["score"] < 0.8  # review only: never blocks
+    assert all(r["action"] != "throttle" for r in d.values())
