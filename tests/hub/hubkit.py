@@ -76,7 +76,8 @@ def add_member(storage: SQLiteStorage, name: str, read: list[str], write: list[s
 
 def hub_settings(db: Path, **over: Any) -> HubSettings:
     base: dict[str, Any] = {"database": str(db), "allow_insecure_http": True, "rate_limit_per_minute": 100_000,
-                            "rate_limit_burst": 10_000, "max_content_length": 200_000}
+                            "rate_limit_burst": 10_000, "max_content_length": 200_000,
+                            "half_life_days": 3650.0}  # fixed 2026-01 timestamps stay "fresh"
     base.update(over)
     return HubSettings.model_validate(base)
 
