@@ -178,3 +178,17 @@ def test_examples_round_robin_over_signals(findings: Findings) -> None:
                         "score": [1.0, 0.8, 0.0], "examples": [["r1", "r2", "r3"], ["r4", "r5"], []]})
     ids = D.example_ids(D.select_accounts(findings), findings, signals)["acct-bad-2"]
     assert ids == [("r1", "window_test"), ("r4", "templating"), ("r2", "window_test")]
+
+
+def test_attribute_reach_counts_outsiders(findings: Findings, con: duckdb.DuckDBPyConnection) -> None:
+    """A NAT shared with outsiders must look weaker than a card only the campaign uses."""
+    con.execute("CREATE TABLE _extra AS SELECT 'out-' || i AS request_id, TIMESTAMPTZ '2026-03-02 01:00:00+00' AS ts,"
+                " 'outsider-' || i AS account_id, '203.0.113.99' AS ip, 'curl/8' AS user_agent, 'hi' AS prompt"
+                " FROM range(7) t(i)")
+    con.execute("CREATE OR REPLACE VIEW events AS SELECT request_id, ts, account_id, ip, user_agent, prompt FROM _ev "
+                "UNION ALL BY NAME SELECT * FROM _extra")
+    g = D.campaign_graph(findings.campaigns[0], {}, con)
+    reach = D.attribute_reach(con, [g])
+    assert reach[("ip /24", "203.0.113.0/24")] == 3 + 7
+    assert reach[("payment", "fp-SHARED")] == 3
+    assert reach[("client", "python-httpx/0.28")] == 3

@@ -343,10 +343,15 @@ def rank_campaigns(campaigns: list[Campaign]) -> list[Campaign]:
     return sorted(campaigns, key=lambda c: (-c.score, -len(c.account_ids), c.id))
 
 
-def _ipv4_prefix(ip: str | None) -> str | None:
-    if not ip or ip.count(".") != 3:
-        return ip or None
-    return ".".join(ip.split(".")[:3]) + ".0/24"
+_ATTRIBUTES = {  # kind -> (view, column, SQL expression giving the value as the graph shows it)
+    "ip /24": ("events", "ip", "CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1) "
+                               "|| '.0/24' ELSE ip END"),
+    "client": ("events", "user_agent", "user_agent"),
+    "payment": ("accounts", "payment_fingerprint", "payment_fingerprint"),
+    "email domain": ("accounts", "email", "lower(split_part(email, '@', 2))"),
+    "signup ip /24": ("accounts", "signup_ip", "CASE WHEN signup_ip LIKE '%.%.%.%' THEN "
+                      "regexp_extract(signup_ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1) || '.0/24' ELSE signup_ip END"),
+}
 
 
 def campaign_graph(c: Campaign, scores: dict[str, tuple[float, str]],
@@ -361,26 +366,14 @@ def campaign_graph(c: Campaign, scores: dict[str, tuple[float, str]],
     if con is not None and members:
         mt = pa.table({"account_id": members}, schema=pa.schema([("account_id", pa.string())]))
         with _Registered(con, _dg_members=mt):
-            if has_view(con, "events"):
-                cols = _columns(con, "events")
-                for col, kind in (("ip", "ip /24"), ("user_agent", "client")):
-                    if col in cols:
-                        for aid, v in con.execute(
-                                f"SELECT DISTINCT account_id, {col} FROM events WHERE {col} IS NOT NULL AND "
-                                "account_id IN (SELECT account_id FROM _dg_members)").fetchall():
-                            pairs.add((aid, kind, (_ipv4_prefix(v) if col == "ip" else v) or ""))
-            if has_view(con, "accounts"):
-                cols = _columns(con, "accounts")
-                exprs = {"payment_fingerprint": ("payment", "payment_fingerprint"),
-                         "email": ("email domain", "lower(split_part(email, '@', 2))"),
-                         "signup_ip": ("signup ip /24", "signup_ip")}
-                for col, (kind, expr) in exprs.items():
-                    if col in cols:
-                        for aid, v in con.execute(
-                                f"SELECT DISTINCT account_id, {expr} FROM accounts WHERE {col} IS NOT NULL AND "
-                                "account_id IN (SELECT account_id FROM _dg_members)").fetchall():
-                            if v:
-                                pairs.add((aid, kind, (_ipv4_prefix(v) if col == "signup_ip" else v)))
+            for kind, (view, col, expr) in _ATTRIBUTES.items():
+                if not has_view(con, view) or col not in _columns(con, view):
+                    continue
+                for aid, v in con.execute(
+                        f"SELECT DISTINCT account_id, {expr} FROM {view} WHERE {col} IS NOT NULL AND "
+                        "account_id IN (SELECT account_id FROM _dg_members)").fetchall():
+                    if v:
+                        pairs.add((aid, kind, str(v)))
     holders: dict[tuple[str, str], set[str]] = {}
     for aid, kind, v in pairs:
         holders.setdefault((kind, v), set()).add(aid)
@@ -398,6 +391,33 @@ def campaign_graph(c: Campaign, scores: dict[str, tuple[float, str]],
         attributes=[(kind, v, len(h)) for (kind, v), h in top],
         edges=edges,
     )
+
+
+def attribute_reach(con: duckdb.DuckDBPyConnection | None, graphs: list[GraphData]) -> dict[tuple[str, str], int]:
+    """How many accounts in the whole traffic hold each shared attribute value.
+
+    A /24 shared by 5 campaign members and nobody else is strong evidence; one shared with
+    3,000 other accounts is a university NAT. One query per attribute kind, for all graphs.
+    """
+    wanted: dict[str, set[str]] = {}
+    for g in graphs:
+        for kind, v, _ in g.attributes:
+            if kind in _ATTRIBUTES:
+                wanted.setdefault(kind, set()).add(v)
+    out: dict[tuple[str, str], int] = {}
+    if con is None:
+        return out
+    for kind, values in wanted.items():
+        view, col, expr = _ATTRIBUTES[kind]
+        if not has_view(con, view) or col not in _columns(con, view):
+            continue
+        vt = pa.table({"v": sorted(values)}, schema=pa.schema([("v", pa.string())]))
+        with _Registered(con, _dg_vals=vt):
+            rows = con.execute(
+                f"SELECT v, count(DISTINCT account_id) FROM (SELECT {expr} AS v, account_id FROM {view} "
+                f"WHERE {col} IS NOT NULL) WHERE v IN (SELECT v FROM _dg_vals) GROUP BY v").fetchall()
+        out.update({(kind, str(v)): int(n) for v, n in rows})
+    return out
 
 
 def timelines(campaigns: list[Campaign], con: duckdb.DuckDBPyConnection | None) -> dict[str, Timeline]:

@@ -88,8 +88,13 @@ def _layout_positions(g: GraphData) -> tuple[list[str], list[tuple[float, float]
     return names, coords
 
 
-def campaign_graph(g: GraphData) -> go.Figure:
-    """Members (circles, coloured by score) linked to the attributes they share (diamonds)."""
+def campaign_graph(g: GraphData, reach: dict[tuple[str, str], int] | None = None) -> go.Figure:
+    """Members (circles, coloured by score) linked to the attributes they share (diamonds).
+
+    ``reach`` (attribute -> accounts holding it in all traffic) goes into the hover text and
+    fades attributes that many outsiders share too (a NAT, a popular SDK): weak evidence.
+    """
+    reach = reach or {}
     names, coords = _layout_positions(g)
     at = dict(zip(names, coords))
     ex: list[float | None] = []
@@ -104,12 +109,15 @@ def campaign_graph(g: GraphData) -> go.Figure:
     kinds = list(dict.fromkeys(k for k, _, _ in g.attributes))
     for i, kind in enumerate(kinds):
         pts = [(v, n) for k, v, n in g.attributes if k == kind]
+        alls = [reach.get((kind, v)) for v, _ in pts]
         fig.add_trace(go.Scatter(
             x=[at[f"{kind}\x00{v}"][0] for v, _ in pts], y=[at[f"{kind}\x00{v}"][1] for v, _ in pts],
             mode="markers", name=esc(kind),
             marker={"symbol": "diamond", "size": [8 + min(n, 30) for _, n in pts],
-                    "color": ATTR_COLOURS[i % len(ATTR_COLOURS)], "line": {"width": 1, "color": "white"}},
-            text=[f"{esc(kind)}: {esc(v[:80])}<br>shared by {n} members" for v, n in pts],
+                    "color": ATTR_COLOURS[i % len(ATTR_COLOURS)], "line": {"width": 1, "color": "white"},
+                    "opacity": [1.0 if m is None or m <= 2 * n else 0.35 for (_, n), m in zip(pts, alls)]},
+            text=[f"{esc(kind)}: {esc(v[:80])}<br>shared by {n} members"
+                  + ("" if m is None else f"; {m:,} accounts in all traffic") for (v, n), m in zip(pts, alls)],
             hovertemplate="%{text}<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=[at[m[0]][0] for m in g.members], y=[at[m[0]][1] for m in g.members], mode="markers", name="account",

@@ -92,8 +92,10 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
     lines = D.timelines(detailed, con)
     member_head = ["account", "score", "verdict"] + (["truth", "persona"] if truth else [])
     cards = []
-    for i, c in enumerate(detailed, 1):
-        g_div = F.to_div(F.campaign_graph(D.campaign_graph(c, score_of, con)), f"fig-g{i}")
+    graphs = [D.campaign_graph(c, score_of, con) for c in detailed]
+    reach = D.attribute_reach(con, graphs)
+    for i, (c, graph) in enumerate(zip(detailed, graphs), 1):
+        g_div = F.to_div(F.campaign_graph(graph, reach), f"fig-g{i}")
         t = lines.get(c.id)
         t_div = F.to_div(F.campaign_timeline(t), f"fig-t{i}") if t else \
             '<p class="muted">No events given: timeline unavailable.</p>'
