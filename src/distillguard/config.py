@@ -56,7 +56,7 @@ class CampaignConfig(_Section):
     enabled: bool = True
     report_threshold: float = Field(0.5, ge=0, le=1, description="campaigns scoring below this are not reported")
     min_size: int = Field(3, ge=2, description="fewest accounts a campaign may have")
-    resolution: float = Field(1.0, gt=0, description="Leiden resolution (higher: smaller communities)")
+    resolution: float = Field(0.5, gt=0, description="Leiden CPM density: mean pair tie strength a campaign needs")
     seed: int = Field(7, description="Leiden seed (results are deterministic for a given seed)")
     per_account: int = Field(400, gt=0, description="prompts sampled per account for shared templates")
     max_bucket: int = Field(2000, gt=1, description="attribute values shared by more accounts are ignored")

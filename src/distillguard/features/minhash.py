@@ -188,13 +188,22 @@ def signatures(tok: Tokens, n: int, *, num_perm: int = NUM_PERM, head: int = HEA
         prev[tok.position == 0] = _SENTINEL
     with np.errstate(over="ignore"):
         sh = mix64(prev * _U64(0x9FB21C651E98DF25) + h)[keep]
-    owner = tok.prompt[keep]
+    return _oph(sh, tok.prompt[keep], n, num_perm)
+
+
+def _oph(hashes: np.ndarray, owner: np.ndarray, n: int, num_perm: int) -> np.ndarray:
+    """One-permutation MinHash of the sets {hashes[owner == i]}: top bits pick the bin."""
     shift = _U64(64 - int(np.log2(num_perm)))
-    bins = (sh >> shift).astype(np.int64)
+    bins = (hashes >> shift).astype(np.int64)
     sig = np.full(n * num_perm, _EMPTY, dtype=np.uint64)
-    np.minimum.at(sig, owner * num_perm + bins, sh & _MASK58)
-    sig = sig.reshape(n, num_perm)
-    return _densify(sig)
+    np.minimum.at(sig, owner * num_perm + bins, hashes & _MASK58)
+    return _densify(sig.reshape(n, num_perm))
+
+
+def set_band_keys(values: np.ndarray, owner: np.ndarray, n: int, *, num_perm: int = 32, bands: int = 8) -> np.ndarray:
+    """LSH band keys (n, bands) of integer sets (e.g. an account's active hour ids)."""
+    h = mix64(np.asarray(values, dtype=np.uint64) ^ _U64(0x5851F42D4C957F2D))
+    return band_keys(_oph(h, np.asarray(owner, dtype=np.int64), n, num_perm), bands)
 
 
 @lru_cache(maxsize=8)
