@@ -192,3 +192,13 @@ def test_attribute_reach_counts_outsiders(findings: Findings, con: duckdb.DuckDB
     assert reach[("ip /24", "203.0.113.0/24")] == 3 + 7
     assert reach[("payment", "fp-SHARED")] == 3
     assert reach[("client", "python-httpx/0.28")] == 3
+
+
+def test_missed_distillation_listed(tmp_path: Path, findings: Findings, con: duckdb.DuckDBPyConnection,
+                                    labels: pa.Table) -> None:
+    rows = findings.accounts.to_pylist()
+    rows[2]["verdict"], rows[2]["score"] = "watch", 0.7          # acct-bad-3 slips under the flag
+    f = Findings(account_table(rows), findings.campaigns, findings.meta)
+    text = " ".join(_parse(write_report(f, con, tmp_path / "r.html", labels)).text)
+    assert "1 highest-scoring distillation accounts not flagged" in text
+    assert D.missed(f, D.label_index(labels, False), False) == [("acct-bad-3", 0.7, "watch", "truth-c1")]

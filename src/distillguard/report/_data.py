@@ -336,6 +336,23 @@ def account_views(findings: Findings, con: duckdb.DuckDBPyConnection | None, sig
     return views
 
 
+def missed(findings: Findings, truth: dict[tuple[str | None, str], dict[str, Any]], with_provider: bool,
+           limit: int = 20) -> list[tuple[str, float, str, str]]:
+    """Distillation accounts the verdict did not flag, highest score first: (id, score, verdict, persona)."""
+    if not truth:
+        return []
+    acc = findings.accounts
+    provs = acc.column("provider").to_pylist() if with_provider else [None] * acc.num_rows
+    out = []
+    for aid, prov, sc, v in zip(acc.column("account_id").to_pylist(), provs, acc.column("score").to_pylist(),
+                                acc.column("verdict").to_pylist()):
+        row = truth.get((prov, aid))
+        if v != "flag" and row is not None and row.get("label") == "distillation":
+            out.append((aid, float(sc), v, str(row.get("campaign_id") or row.get("persona") or "")))
+    out.sort(key=lambda r: (-r[1], r[0]))
+    return out[:limit]
+
+
 # ---------------------------------------------------------------- campaigns
 
 

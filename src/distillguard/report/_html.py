@@ -90,7 +90,7 @@ def technique_link(tid: str) -> str:
     return f'<a class="tag" href="{e(t.url)}" title="{e(t.name)}">{e(t.id)}</a> {e(t.name)}'
 
 
-def summary_section(s: Summary, hist_div: str) -> str:
+def summary_section(s: Summary, hist_div: str, missed: list[tuple[str, float, str, str]] | None = None) -> str:
     share = ""
     if s.requests and s.flagged_requests is not None:
         share = f"{s.flagged_requests / s.requests:.1%}"
@@ -123,6 +123,11 @@ def summary_section(s: Summary, hist_div: str) -> str:
               fmt_int(lb["fn_flag"]), f'{lb["tp_watch"]:,} / {lb["fp_watch"]:,}',
               "–" if prec is None else f"{prec:.3f}", "–" if rec is None else f"{rec:.3f}",
               "–" if fpr is None else f"{fpr:.3%}"]], num=set(range(8))))
+        if missed:
+            out.append(f"<details><summary>{len(missed)} highest-scoring distillation accounts not flagged</summary>"
+                       + table(["account", "score", "verdict", "true campaign / persona"],
+                               ([f"<code>{e(a)}</code>", f"{sc:.3f}", badge(v), e(p)] for a, sc, v, p in missed),
+                               num={1}) + "</details>")
         if lb["unlabelled"]:
             out.append(f'<p class="note">{lb["unlabelled"]:,} scanned accounts have no label.</p>')
     out.append(hist_div)
