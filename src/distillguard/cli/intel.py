@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, out, settings_from
@@ -136,9 +137,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"  held back {n} × {why}")
         if rep.policy_issues or rep.stix_errors:
             for i in rep.policy_issues[:20]:
-                console.print(f"  [red]policy:[/] {i}")
+                console.print(f"  [red]policy:[/] {escape(i)}")
             for e in rep.stix_errors[:20]:
-                console.print(f"  [red]stix:[/] {e}")
+                console.print(f"  [red]stix:[/] {escape(e)}")
             console.print("[red]this bundle would be refused; fix the policy or the findings[/]")
             raise typer.Exit(2)
         console.print(f"policy {pol.name} v{pol.version}: OK; OASIS validator: no errors ({rep.stix_warnings} warning(s))")
@@ -156,9 +157,9 @@ def register(app: typer.Typer) -> None:
         issues = check_bundle(doc, pol)
         errs, warns = validate(doc) if not issues else ([], [])
         for i in issues:
-            console.print(f"[red]policy:[/] {i}")
+            console.print(f"[red]policy:[/] {escape(str(i))}")
         for e in errs:
-            console.print(f"[red]stix:[/] {e}")
+            console.print(f"[red]stix:[/] {escape(e)}")
         if issues or errs:
             raise typer.Exit(2)
         console.print(f"[green]OK[/]: policy {pol.name} v{pol.version}; STIX valid ({len(warns)} warning(s))")
