@@ -138,7 +138,8 @@ def build_group(
     p = p.model_copy(update={k: sample(rng, getattr(p, k)) for k in ("late_join", "vpn_share", "mobile_share",
                                                                     "free_share", "verified")})
     profile = p.profile if isinstance(p.profile, str) else p.profile[int(rng.integers(0, len(p.profile)))]
-    n = max(1, int(round(v["accounts"] * (scale if v["accounts"] > 1 else 1.0))))
+    n = max(1, int(round(v["accounts"] * scale)))
+    rate_mult = v["accounts"] * scale / n  # keeps volume linear in scale when rounding to whole accounts
     world_end = days * DAY
     g0 = min((v["start_day"] + offset_days) * DAY, world_end - DAY / 4)
     g1 = world_end if p.duration_days is None else min(world_end, g0 + sample(rng, p.duration_days) * DAY)
@@ -160,7 +161,7 @@ def build_group(
     else:
         lo, hi = (p.rate if isinstance(p.rate, list) else [p.rate, p.rate])
         rate = np.exp(rng.uniform(np.log(lo), np.log(max(hi, lo)), n))
-        expected = rate * active
+        expected = rate * active * rate_mult
     # --- identity (country sets the timezone of humans) --------------------------------------
     country = idn.countries(rng, p.countries, n)
     n_home = int(round(float(p.multi_home) * n)) if ident_rng is not None else 0
@@ -175,6 +176,8 @@ def build_group(
     ok, s_start = session_starts(rng, s_acct, a_start, a_end, tz, profile, v["weekend"], start_weekday)
     s_acct, s_start = s_acct[ok], s_start[ok]
     ns = len(s_acct)
+    if ns == 0:  # a tiny group at a small scale may make no requests at all
+        return _empty()
     sizes = (1 + rng.negative_binomial(1, 1.0 / m, ns)) if m > 1 else np.ones(ns, np.int64)
     sizes = sizes.astype(np.int64)
     off = within_session_offsets(rng, sizes, v["gap_median_s"], v["gap_sigma"])
@@ -258,6 +261,14 @@ def build_group(
     cols = {k: (c[keep] if c is not None else None) for k, c in cols.items()}
     used = np.unique(cols["acct"])
     return GroupOut(cols, accounts, n=int(keep.sum()), extra={"used_accounts": used, "profile": profile})
+
+
+def _empty() -> GroupOut:
+    cols: dict[str, Any] = {k: np.empty(0, dtype=object) for k in (
+        "api_key_id", "ip", "user_agent", "model", "conversation_id", "system_prompt", "prompt", "response")}
+    cols.update(ts=np.empty(0), acct=np.empty(0, np.int64), prompt_tokens=np.empty(0, np.int64),
+                completion_tokens=np.empty(0, np.int64), reasoning_tokens=np.empty(0, np.int64))
+    return GroupOut(cols, {"account_id": []}, n=0, extra={"used_accounts": np.empty(0, np.int64), "profile": ""})
 
 
 def _accounts(rng: np.random.Generator, p: Params, prov: ProviderSpec, infra: Infra, country: np.ndarray,
