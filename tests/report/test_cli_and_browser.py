@@ -61,8 +61,10 @@ def test_renders_in_headless_chromium(tmp_path: Path, findings: Findings, con: d
     page = write_report(findings, con, tmp_path / "report.html", labels)
     dom = subprocess.run(
         [str(CHROMIUM), "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
-         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+         "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Refused to" in ln or "Uncaught" in ln]
+    assert not console, console[:5]                                 # no JS error, no CSP violation
     assert dom.stdout.count('class="user-select-none svg-container"') == 3          # histogram, graph, timeline
     assert "<script>alert" not in dom.stdout
     shot = tmp_path / "shot.png"

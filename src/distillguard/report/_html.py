@@ -74,7 +74,7 @@ def badge(v: str | None) -> str:
     return f'<span class="badge {e(v) if v in ("flag", "watch", "clear", "distillation", "benign") else ""}">{e(v)}</span>'
 
 
-def table(head: list[str], rows: Iterable[list[str]], num: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def table(head: list[str], rows: Iterable[list[str]], num: frozenset[int] | set[int] = frozenset()) -> str:
     """A table whose cells are already-safe HTML (callers escape data)."""
     th = "".join(f'<th class="num">{h}</th>' if i in num else f"<th>{h}</th>" for i, h in enumerate(head))
     body = "".join(
@@ -275,7 +275,7 @@ def page(title: str, subtitle: str, plotly_js: str, sections: list[str], notes: 
     foot = "".join(f"<li>{n}</li>" for n in notes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; font-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:">
 <title>{e(title)}</title><style>{CSS}</style>
 <script>{plotly_js}</script></head>
 <body><header><h1>{e(title)}</h1><p>{e(subtitle)}</p></header><nav>{nav}</nav><main>
