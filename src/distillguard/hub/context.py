@@ -82,10 +82,11 @@ class HubContext:
         """Authenticate and rate-limit the caller; raises TaxiiError 401/429."""
         header = request.headers.get("authorization")
         client = request.client.host if request.client else "unknown"
+        secure = request.url.scheme == "https"
         try:
-            member = self._cached(header) or authenticate(
-                self.storage, header, secure=request.url.scheme == "https",
-                allow_insecure=self.settings.allow_insecure_http)
+            cached = self._cached(header) if secure or self.settings.allow_insecure_http else None
+            member = cached or authenticate(self.storage, header, secure=secure,
+                                            allow_insecure=self.settings.allow_insecure_http)
         except AuthError as e:
             self._throttle(f"ip:{client}")
             raise TaxiiError(e.status, "Unauthorized", str(e),
