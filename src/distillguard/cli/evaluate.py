@@ -27,7 +27,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyConnection | None:
-    spec = events or meta.get("events")
+    spec = events or meta.get("events_path")
     if not spec:
         return None
     files = [str(p) for p in resolve_inputs(spec, stem="events") if p.suffix == ".parquet"]

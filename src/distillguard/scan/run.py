@@ -184,6 +184,7 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
                      "first_flag_ts": first.get(a.account_id) if v == "flag" else None,
                      "reasons": a.reasons})
     meta = {"tool": "distillguard", "version": __version__, "events": n_events,
+            "events_path": str((work / "events").resolve()), "detector": only or "distillguard",
             "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
             "detectors": sorted(dets), "only": only, "model": bool(model),
             "weights": {n: (1.0 if only else dc.weight_of(n, settings)) for n in dets},
@@ -289,7 +290,9 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
     for a in pending & own_full:  # flagged only once all its events were seen
         found[a] = counts.get(a, 0)
     times = _nth_event_ts(con, list(found.items()))
-    for a, ts in _campaign_times(con, membership, set(flagged), settings).items():
+    # Accounts whose own evidence flags them keep their own replay time; the campaign rule
+    # is for members flagged only through their campaign.
+    for a, ts in _campaign_times(con, membership, set(flagged) - own_full, settings).items():
         if a not in times or ts < times[a]:
             times[a] = ts
     return {a: times[a] for a in flagged if a in times}
