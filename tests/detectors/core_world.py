@@ -44,9 +44,12 @@ def _fill(rng: np.random.Generator, t: str) -> str:
 
 
 def rows(acc: str, prompts: list[str], gaps_s: list[float] | np.ndarray, *, start: datetime = T0, ua: str = RAW,
-         ip: str | list[str] = "203.0.113.7", conv_len: int = 1, system_prompt: str | None = None,
+         ip: str | list[str] | None = None, conv_len: int = 1, system_prompt: str | None = None,
          completion: int = 300, reasoning: int = 0) -> list[dict]:
     out, t = [], start
+    if ip is None:  # each account its own home network, as in real traffic
+        h = sum(ord(c) * (i + 1) for i, c in enumerate(acc))
+        ip = f"{11 + h % 200}.{h % 251}.{(h // 7) % 251}.{1 + h % 250}"
     for i, (p, g) in enumerate(zip(prompts, gaps_s)):
         t += timedelta(seconds=float(g))
         out.append({"request_id": f"{acc}-{i}", "ts": t, "account_id": acc, "prompt": p, "user_agent": ua,

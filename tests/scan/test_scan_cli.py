@@ -51,7 +51,9 @@ def test_scan_writes_findings_with_evidence(scanned: Path) -> None:
     v = _verdicts(scanned)
     assert all(v[f"bot{i}"]["verdict"] == "flag" for i in range(3))
     assert not any(v[f"p{i}"]["verdict"] == "flag" for i in range(12))
-    assert v["ent"]["verdict"] != "flag"
+    # The templated enterprise pipeline must not be flagged on its own evidence (a campaign
+    # finder that groups it with harvesters is judged by tests/campaigns).
+    assert v["ent"]["verdict"] != "flag" or v["ent"]["reasons"][0]["signal"] == "campaign"
     bot = v["bot0"]
     assert bot["first_flag_ts"] is not None and len(bot["reasons"]) >= 2
     assert {r["signal"] for r in bot["reasons"]} >= {"reasoning", "coverage"}
