@@ -72,8 +72,8 @@ async def open_loop(port: int, rate: float, seconds: float, conns: int, accounts
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     lat: list[float] = []
     errors = 0
-    loop = asyncio.get_running_loop()
-    t0 = loop.time() + 0.05
+    clock = time.perf_counter
+    t0 = clock() + 0.05
 
     async def one(i: int) -> None:
         nonlocal errors
@@ -85,16 +85,16 @@ async def open_loop(port: int, rate: float, seconds: float, conns: int, accounts
             errors += status != 200
         finally:
             pool.put_nowait((reader, writer))
-        lat.append(loop.time() - due)
+        lat.append(clock() - due)
 
     tasks = []
     for i in range(n):
-        delay = t0 + i / rate - loop.time()
+        delay = t0 + i / rate - clock()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(one(i)))
     await asyncio.gather(*tasks)
-    wall = loop.time() - t0
+    wall = clock() - t0
     while not pool.empty():
         _, w = pool.get_nowait()
         w.close()
@@ -170,6 +170,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--accounts", type=int, default=20_000)
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="server setting override (repeatable)")
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "service.json"))
@@ -184,7 +185,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="dg-bench-")
     server = subprocess.Popen(
         [sys.executable, "-c", "from distillguard.cli import main; main()", "serve", "--port", str(port),
-         "--set", f"service.state_path='{tmp}/state.db'"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--set", f"service.state_path='{tmp}/state.db'", *[x for o in args.sets for x in ("--set", o)]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import httpx
         for _ in range(300):
@@ -203,8 +204,8 @@ def main() -> None:
         server.terminate()
         server.wait(30)
     res["memory_100k_accounts"] = memory_per_100k()
-    res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "note": "2 shared cores, contended; server and load generator on the same cores"}
-    res["config"] = {"seconds_per_rate": args.seconds, "connections": args.conns, "accounts": args.accounts,
+    res["machine"] = {"load_average_1m_at_end": os.getloadavg()[0], "cpus": os.cpu_count(), "python": platform.python_version(), "note": "2 shared cores, contended; server and load generator on the same cores"}
+    res["config"] = {"server_overrides": args.sets, "seconds_per_rate": args.seconds, "connections": args.conns, "accounts": args.accounts,
                      "events_per_request": 1}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2))

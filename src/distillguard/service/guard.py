@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,9 @@ class Guard:
     async def start(self) -> None:
         """Replay any journal a crash left behind, then start the periodic flush."""
         loop = asyncio.get_running_loop()
+        # The store thread (flush) must not hold the GIL for the default 5 ms at a time
+        # while requests wait on the event loop thread.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.journal is not None:
             self.journal.rotate()
             for f in self.journal.pending():
