@@ -15,6 +15,7 @@ from distillguard.errors import InputError
 from distillguard.findings import Campaign, Findings, account_table
 from distillguard.report import write_report
 from distillguard.report import _data as D
+from distillguard.report import _graph as G
 
 XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'  # as in conftest.py
 
@@ -110,13 +111,29 @@ def test_example_prompts_from_events(page: Path) -> None:
 
 
 def test_graph_uses_shared_attributes(findings: Findings, con: duckdb.DuckDBPyConnection) -> None:
-    scores = {a: (0.9, "flag") for a in findings.campaigns[0].account_ids}
-    g = D.campaign_graph(findings.campaigns[0], scores, con)
+    c = findings.campaigns[0]
+    scores = {a: (0.9, "flag") for a in c.account_ids}
+    held = G.shared_attributes(c, con)
+    g = G.build_graph(c, held, G.attribute_reach(con, [held]), scores)
     kinds = {(k, v) for k, v, _ in g.attributes}
     assert ("payment", "fp-SHARED") in kinds
     assert ("ip /24", "203.0.113.0/24") in kinds
     assert ("client", "python-httpx/0.28") in kinds
     assert len(g.edges) == 3 * len(g.attributes)                   # every attribute is shared by all 3
+    assert G.shared_attributes(c, None) == {("payment_fingerprint", "fp-SHARED"): set(c.account_ids),
+                                            ("ip_subnet", "203.0.113.0/24"): set(c.account_ids)}
+
+
+def test_graph_prefers_rare_attributes_and_caps_nodes() -> None:
+    members = [f"m{i}" for i in range(200)]
+    c = Campaign(id="c", account_ids=members, score=0.9, first_seen=None, last_seen=None, request_count=0)
+    shared = {("client", "popular-sdk"): set(members), ("payment", "card-1"): {"m150", "m151", "m152"}}
+    shared.update({("ip /24", f"10.0.{i}.0/24"): {f"m{2 * i}", f"m{2 * i + 1}"} for i in range(60)})
+    reach = {("client", "popular-sdk"): 50_000, ("payment", "card-1"): 3}
+    g = G.build_graph(c, shared, reach, {})
+    assert g.attributes[0][:2] == ("payment", "card-1")             # only the campaign holds it
+    assert len(g.attributes) <= G.MAX_GRAPH_ATTRS and len(g.members) == G.MAX_GRAPH_MEMBERS
+    assert {"m150", "m151", "m152"} <= {m[0] for m in g.members}      # members the rare card ties are drawn
 
 
 def test_signal_examples_preferred(tmp_path: Path, findings: Findings, con: duckdb.DuckDBPyConnection) -> None:
@@ -187,8 +204,7 @@ def test_attribute_reach_counts_outsiders(findings: Findings, con: duckdb.DuckDB
                 " FROM range(7) t(i)")
     con.execute("CREATE OR REPLACE VIEW events AS SELECT request_id, ts, account_id, ip, user_agent, prompt FROM _ev "
                 "UNION ALL BY NAME SELECT * FROM _extra")
-    g = D.campaign_graph(findings.campaigns[0], {}, con)
-    reach = D.attribute_reach(con, [g])
+    reach = G.attribute_reach(con, [G.shared_attributes(findings.campaigns[0], con)])
     assert reach[("ip /24", "203.0.113.0/24")] == 3 + 7
     assert reach[("payment", "fp-SHARED")] == 3
     assert reach[("client", "python-httpx/0.28")] == 3

@@ -24,8 +24,6 @@ MAX_CAMPAIGNS = 25          # campaigns rendered with graph and timeline
 MAX_CAMPAIGN_ROWS = 200     # campaigns listed in the ranking table
 MAX_ACCOUNTS = 200          # flagged/watched accounts with evidence
 MAX_EXAMPLES = 3            # example prompts per account
-MAX_GRAPH_MEMBERS = 60      # member nodes per campaign graph
-MAX_GRAPH_ATTRS = 40        # shared-attribute nodes per campaign graph
 MAX_TIMELINE_SERIES = 8     # members drawn separately in a timeline; the rest are summed
 PROMPT_CHARS = 300          # example prompts are cut to this many characters
 
@@ -71,15 +69,6 @@ class AccountView:
     reasons: list[dict[str, Any]]
     examples: list[Example] = field(default_factory=list)
     truth: dict[str, Any] | None = None
-
-
-@dataclass
-class GraphData:
-    """A campaign's member accounts and the attributes two or more of them share."""
-
-    members: list[tuple[str, float, str]]            # (account_id, score, verdict)
-    attributes: list[tuple[str, str, int]]           # (kind, value, members sharing it)
-    edges: list[tuple[str, str]]                     # (account_id, "kind\x00value")
 
 
 @dataclass
@@ -358,83 +347,6 @@ def missed(findings: Findings, truth: dict[tuple[str | None, str], dict[str, Any
 
 def rank_campaigns(campaigns: list[Campaign]) -> list[Campaign]:
     return sorted(campaigns, key=lambda c: (-c.score, -len(c.account_ids), c.id))
-
-
-_ATTRIBUTES = {  # kind -> (view, column, SQL expression giving the value as the graph shows it)
-    "ip /24": ("events", "ip", "CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1) "
-                               "|| '.0/24' ELSE ip END"),
-    "client": ("events", "user_agent", "user_agent"),
-    "payment": ("accounts", "payment_fingerprint", "payment_fingerprint"),
-    "email domain": ("accounts", "email", "lower(split_part(email, '@', 2))"),
-    "signup ip /24": ("accounts", "signup_ip", "CASE WHEN signup_ip LIKE '%.%.%.%' THEN "
-                      "regexp_extract(signup_ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1) || '.0/24' ELSE signup_ip END"),
-}
-
-
-def campaign_graph(c: Campaign, scores: dict[str, tuple[float, str]],
-                   con: duckdb.DuckDBPyConnection | None) -> GraphData:
-    """Members and the rare attributes they share: payment card, subnet, client string, email domain.
-
-    Attributes come from the events/accounts views when present; a campaign's own
-    ``shared_infrastructure`` values are used otherwise, linked to every member.
-    """
-    members = c.account_ids[:MAX_GRAPH_MEMBERS]
-    pairs: set[tuple[str, str, str]] = set()            # (account, kind, value)
-    if con is not None and members:
-        mt = pa.table({"account_id": members}, schema=pa.schema([("account_id", pa.string())]))
-        with _Registered(con, _dg_members=mt):
-            for kind, (view, col, expr) in _ATTRIBUTES.items():
-                if not has_view(con, view) or col not in _columns(con, view):
-                    continue
-                for aid, v in con.execute(
-                        f"SELECT DISTINCT account_id, {expr} FROM {view} WHERE {col} IS NOT NULL AND "
-                        "account_id IN (SELECT account_id FROM _dg_members)").fetchall():
-                    if v:
-                        pairs.add((aid, kind, str(v)))
-    holders: dict[tuple[str, str], set[str]] = {}
-    for aid, kind, v in pairs:
-        holders.setdefault((kind, v), set()).add(aid)
-    shared = {k: h for k, h in holders.items() if len(h) >= 2 and k[1]}
-    if not shared:
-        for kind, v in (c.shared_infrastructure or {}).items():
-            vals = v if isinstance(v, list) else [v]
-            for x in vals[:5]:
-                if isinstance(x, (str, int, float)) and not isinstance(x, bool):
-                    shared[(str(kind), str(x))] = set(members)
-    top = sorted(shared.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:MAX_GRAPH_ATTRS]
-    edges = [(aid, f"{kind}\x00{v}") for (kind, v), h in top for aid in sorted(h)]
-    return GraphData(
-        members=[(a, *scores.get(a, (math.nan, "?"))) for a in members],
-        attributes=[(kind, v, len(h)) for (kind, v), h in top],
-        edges=edges,
-    )
-
-
-def attribute_reach(con: duckdb.DuckDBPyConnection | None, graphs: list[GraphData]) -> dict[tuple[str, str], int]:
-    """How many accounts in the whole traffic hold each shared attribute value.
-
-    A /24 shared by 5 campaign members and nobody else is strong evidence; one shared with
-    3,000 other accounts is a university NAT. One query per attribute kind, for all graphs.
-    """
-    wanted: dict[str, set[str]] = {}
-    for g in graphs:
-        for kind, v, _ in g.attributes:
-            if kind in _ATTRIBUTES:
-                wanted.setdefault(kind, set()).add(v)
-    out: dict[tuple[str, str], int] = {}
-    if con is None:
-        return out
-    for kind, values in wanted.items():
-        view, col, expr = _ATTRIBUTES[kind]
-        if not has_view(con, view) or col not in _columns(con, view):
-            continue
-        vt = pa.table({"v": sorted(values)}, schema=pa.schema([("v", pa.string())]))
-        with _Registered(con, _dg_vals=vt):
-            rows = con.execute(
-                f"SELECT v, count(DISTINCT account_id) FROM (SELECT {expr} AS v, account_id FROM {view} "
-                f"WHERE {col} IS NOT NULL) WHERE v IN (SELECT v FROM _dg_vals) GROUP BY v").fetchall()
-        out.update({(kind, str(v)): int(n) for v, n in rows})
-    return out
 
 
 def timelines(campaigns: list[Campaign], con: duckdb.DuckDBPyConnection | None) -> dict[str, Timeline]:

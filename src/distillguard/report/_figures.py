@@ -16,7 +16,8 @@ from typing import Any
 import igraph as ig
 import plotly.graph_objects as go
 
-from distillguard.report._data import GraphData, Timeline
+from distillguard.report._data import Timeline
+from distillguard.report._graph import GraphData
 
 VERDICT_COLOURS = {"flag": "#c0392b", "watch": "#e67e22", "clear": "#7f8c8d",
                    "distillation": "#c0392b", "benign": "#2e86c1"}

@@ -138,16 +138,25 @@ def summary_section(s: Summary, hist_div: str, missed: list[tuple[str, float, st
     return "\n".join(out)
 
 
-def _infra(c: Campaign) -> str:
+def _infra(c: Campaign, compact: bool = False) -> str:
+    """One tag per shared-infrastructure kind, with counts; the commonest values on hover."""
     parts = []
     for kind, v in (c.shared_infrastructure or {}).items():
-        if isinstance(v, list):
-            detail = f"{len(v):,} shared" if len(v) != 1 else str(v[0])[:40]
-        elif isinstance(v, dict):
-            detail = f"{len(v):,} shared"
+        label, detail = str(kind), ""
+        if isinstance(v, dict):
+            nums = [f"{v[k]:,} {k}" for k in ("accounts", "values") if isinstance(v.get(k), int)]
+            if isinstance(v.get("share_of_prompts"), float):
+                nums.append(f"{v['share_of_prompts']:.0%} of prompts")
+            label += (" · " + ", ".join(nums)) if nums else ""
+            detail = "; ".join(str(x) for x in (v.get("top") or [])[:5])
+        elif isinstance(v, list):
+            label += f" · {len(v):,}" if len(v) > 1 else ""
+            detail = "; ".join(str(x) for x in v[:5])
         else:
-            detail = str(v)[:40]
-        parts.append(f'<span class="tag" title="{e(detail)}">{e(kind)}</span>')
+            detail = str(v)
+        if compact:
+            detail, label = f"{label}: {detail}" if detail else label, str(kind)
+        parts.append(f'<span class="tag" title="{e(detail[:300])}">{e(label)}</span>')
     return " ".join(parts) or '<span class="muted">–</span>'
 
 
@@ -160,7 +169,7 @@ def campaign_table(campaigns: list[Campaign], total: int, truth_of: dict[str, st
         r = [str(i), f'<a href="#c-{e(c.id)}">{e(c.id)}</a>', f"{c.score:.2f}", fmt_int(len(c.account_ids)),
              fmt_int(c.request_count), e(fmt_ts(c.first_seen)), e(fmt_ts(c.last_seen)),
              " ".join(f'<span class="tag" title="{e(atlas.TECHNIQUES[t].name) if t in atlas.TECHNIQUES else ""}">'
-                      f"{e(t)}</span>" for t in c.atlas_techniques), _infra(c)]
+                      f"{e(t)}</span>" for t in c.atlas_techniques), _infra(c, compact=True)]
         if truth_of:
             r.append(e(truth_of.get(c.id, "–")))
         rows.append(r)

@@ -22,6 +22,7 @@ from distillguard.errors import InputError
 from distillguard.findings import Findings, validate_accounts
 from distillguard.report import _data as D
 from distillguard.report import _figures as F
+from distillguard.report import _graph as G
 from distillguard.report import _html as H
 
 
@@ -92,10 +93,10 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
     lines = D.timelines(detailed, con)
     member_head = ["account", "score", "verdict"] + (["truth", "persona"] if truth else [])
     cards = []
-    graphs = [D.campaign_graph(c, score_of, con) for c in detailed]
-    reach = D.attribute_reach(con, graphs)
-    for i, (c, graph) in enumerate(zip(detailed, graphs), 1):
-        g_div = F.to_div(F.campaign_graph(graph, reach), f"fig-g{i}")
+    shared = [G.shared_attributes(c, con) for c in detailed]
+    reach = G.attribute_reach(con, shared)
+    for i, (c, held) in enumerate(zip(detailed, shared), 1):
+        g_div = F.to_div(F.campaign_graph(G.build_graph(c, held, reach, score_of), reach), f"fig-g{i}")
         t = lines.get(c.id)
         t_div = F.to_div(F.campaign_timeline(t), f"fig-t{i}") if t else \
             '<p class="muted">No events given: timeline unavailable.</p>'
@@ -129,7 +130,7 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
         "(plotly.js is embedded once).",
         f"Caps keep the page small: {D.MAX_CAMPAIGN_ROWS} campaigns listed, {D.MAX_CAMPAIGNS} drawn, "
         f"{D.MAX_ACCOUNTS} accounts with evidence, {D.MAX_EXAMPLES} prompts per account, "
-        f"{D.MAX_GRAPH_MEMBERS} members per graph.",
+        f"{G.MAX_GRAPH_MEMBERS} members per graph.",
         "Every string from the data (prompts, client strings, ids, summaries) is shown as escaped text; "
         "prompts are attacker-controlled.",
         "Scores combine the detectors' signals; verdicts use the watch/flag thresholds. "
