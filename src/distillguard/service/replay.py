@@ -54,9 +54,8 @@ def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig |
         raise InputError("no usable events to replay", source=str(spec))
     con = duckdb.connect()
     cols = ", ".join(f'"{c}"' for c in SEND_FIELDS if c != "ts")
-    rel = con.execute(f"SELECT {cols}, epoch_us(ts) / 1e6 AS ts FROM read_parquet('{report.output}/*.parquet') "
-                      "ORDER BY ts, request_id")
-    reader = rel.fetch_record_batch(batch)
+    reader = con.sql(f"SELECT {cols}, epoch_us(ts) / 1e6 AS ts FROM read_parquet('{report.output}/*.parquet') "
+                     "ORDER BY ts, request_id").to_arrow_reader(batch)
     for rb in reader:
         rows = rb.to_pylist()
         for r in rows:
