@@ -66,7 +66,9 @@ def make_infra(rng: np.random.Generator, p: Params) -> Infra:
         elicit=[textgen.ELICITATIONS[i] for i in sorted(el.tolist())],
         elicit_suffix=float(rng.uniform(0.3, 1.0)),
         system={k: textgen.system_prompt(tr, k) for k in sorted(textgen.SYSTEM_PROMPTS)},
-        proxy_resi=nb.sample_ips(rng, resi_blocks, resi_n),
+        proxy_resi=nb.sample_ips(rng, resi_blocks, resi_n - resi_n // 4)  # residential proxy networks also
+        + nb.sample_ips(rng, [b for b in nb.of_kind("mobile") if b.country in countries] or nb.of_kind("mobile"),
+                        resi_n // 4),  # resell mobile (CGNAT) exits
         proxy_dc=nb.dense_subnets(rng, [hosting[int(i)] for i in rng.integers(0, len(hosting), 3)],
                                   int(rng.integers(1, 5)), int(rng.integers(8, 60))),
         cards=idn.fingerprints(rng, max(1, int(sample(rng, p.card_pool)))),
@@ -226,7 +228,9 @@ def build_group(
         fam[harvest] = idn.choose_keys(rng, p.harvest_families, int(harvest.sum()))
     conv_s = rng.random(ns) < v["multi_turn"]
     is_follow = conv_s[sess_of] & (pos > 0) & ~harvest
-    el_rate = np.where(harvest, v["elicitation"], 0.04) if v["harvest_share"] > 0 else np.full(ne, v["elicitation"])
+    el_acct = _habit(rng, v["elicitation"], p.habit_spread, n_all)
+    rm_acct = _habit(rng, v["reasoning_model_share"], p.habit_spread, n_all)
+    el_rate = np.where(harvest, v["elicitation"], 0.04) if v["harvest_share"] > 0 else el_acct[acct]
     tpl_rate = np.where(harvest, v["template_share"], 0.0) if v["harvest_share"] > 0 else np.full(ne, v["template_share"])
     elicit = rng.random(ne) < el_rate
     wrap = rng.random(ne) < tpl_rate
@@ -236,8 +240,10 @@ def build_group(
     sys_kind = _system_kinds(rng, p.system, ne)
     prompt_txt, sys_txt = _assemble(rng, prompts, elicit, wrap, para, sys_kind, infra)
     conv_id = _conversations(rng, conv_s, sess_of, ua, ne)
+    if not prov.conversation_ids:
+        conv_id[:] = None
     # --- model and usage -----------------------------------------------------------------------
-    reasoning = rng.random(ne) < np.minimum(v["reasoning_model_share"] + 0.3 * elicit, 1.0)
+    reasoning = rng.random(ne) < np.minimum(rm_acct[acct] + 0.3 * elicit, 1.0)
     pref = rng.integers(0, len(prov.models), n_all)
     model_idx = np.where(rng.random(ne) < 0.85, pref[acct], rng.integers(0, len(prov.models), ne))
     model = _obj(prov.models)[model_idx]
@@ -327,7 +333,7 @@ def _ips(rng: np.random.Generator, p: Params, infra: Infra, shared: Shared, coun
     n = len(country)
     mode = np.full(n, p.ip, dtype=object)
     if p.ip == "mixed":
-        mode = idn.choose_keys(rng, {"cloud": 0.3, "proxy_dc": 0.35, "proxy_resi": 0.2, "home": 0.15}, n)
+        mode = idn.choose_keys(rng, {"cloud": 0.25, "proxy_dc": 0.25, "proxy_resi": 0.35, "home": 0.15}, n)
     home = _home_ips(rng, country)
     cloud_blocks = nb.of_kind("cloud")
     cb = rng.integers(0, len(cloud_blocks), n)
@@ -363,12 +369,23 @@ def _ips(rng: np.random.Generator, p: Params, infra: Infra, shared: Shared, coun
 
 
 def _uas(rng: np.random.Generator, p: Params, infra: Infra, acct: np.ndarray, sess: np.ndarray, ns: int, n: int) -> np.ndarray:
-    if p.ua == "rotating":
-        return _pick_from(rng, infra.ua_pool, ns)[sess] if ns else np.empty(0, dtype=object)
-    word = infra.ua_word if p.ua == "pipeline" else None
-    own = [idn.user_agents(rng, p.ua, 2, word) for _ in range(n)]
-    alt = rng.random(ns) < 0.15
-    return _obj([own[a][1 if alt[s] else 0] for a, s in zip(acct.tolist(), sess.tolist())])
+    """Client strings: each account has its own client kind (a mix per persona) and 1-2 versions."""
+    kinds = idn.choose_keys(rng, p.ua, n) if isinstance(p.ua, dict) else np.full(n, p.ua, dtype=object)
+    rot = _pick_from(rng, infra.ua_pool, ns) if ns else np.empty(0, dtype=object)
+    own = [idn.user_agents(rng, k, 2, infra.ua_word if k == "pipeline" else None) if k != "rotating" else []
+           for k in kinds.tolist()]
+    alt = rng.random(ns) < 0.25
+    rot_acct = _pick_from(rng, infra.ua_pool, n)  # a bot instance keeps its client string, sometimes rotates
+    rot = np.where(rng.random(ns) < 0.2, rot, rot_acct[acct[np.searchsorted(sess, np.arange(ns))]] if ns else rot)
+    return _obj([own[a][1 if alt[s] else 0] if own[a] else rot[s] for a, s in zip(acct.tolist(), sess.tolist())])
+
+
+def _habit(rng: np.random.Generator, mean: float, spread: float, n: int) -> np.ndarray:
+    """Per-account share around a group mean (Beta): some people always ask for steps, most never."""
+    m = float(np.clip(mean, 1e-4, 1 - 1e-4))
+    if m <= 1e-4 or spread <= 0:
+        return np.full(n, mean)
+    return rng.beta(m * spread, (1 - m) * spread, n)
 
 
 def _system_kinds(rng: np.random.Generator, system: dict[str, float], ne: int) -> np.ndarray:

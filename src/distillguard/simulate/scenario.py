@@ -70,7 +70,8 @@ class Params(_M):
     proxy_pool: Range = 1000.0
     vpn_share: Range = 0.05
     mobile_share: Range = 0.2
-    ua: str = "browser"  # browser | sdk | script | pipeline | rotating
+    ua: str | dict[str, float] = "browser"  # browser | sdk | script | pipeline | rotating, or a {kind: weight} mix per account
+    habit_spread: float = 4.0  # per-account Beta concentration of elicitation / reasoning-model habits (lower = more varied)
     card: str = "own"  # own | group | pool | prepaid
     card_pool: Range = 10.0
     free_share: Range = 0.5
@@ -99,7 +100,8 @@ class ProviderSpec(_M):
     account_prefix: str = "acct_"
     models: list[str] = Field(default_factory=lambda: ["chat-small", "chat-large"])
     reasoning_models: list[str] = Field(default_factory=lambda: ["reasoner-1"])
-    responses: bool = True
+    responses: bool = True  # log response text (a short placeholder) or leave it null
+    conversation_ids: bool = True  # some providers do not log conversation threads at all
 
 
 class WorldSpec(_M):

@@ -103,8 +103,27 @@ def _pick(rng: Rng, seq: list[str]) -> str:
     return seq[int(rng.random() * len(seq))]
 
 
+SENT = [
+    "We talked about {a} and agreed to revisit {b} next week.", "The main issue is that {a} depends on {b}.",
+    "{n} thinks {a} is more important than {b}, but I'm not sure.", "Our deadline for {a} moved to Friday.",
+    "Customers keep asking about {a}.", "I read that {a} changed a lot after {b}.", "Nobody owns {a} right now.",
+    "The numbers for {a} look better than last quarter.", "{n} asked me to double-check {b}.",
+    "Honestly {a} is confusing me.", "There was a long discussion about {a} versus {b}.",
+]
+
+
+def paste(rng: Rng) -> str:
+    """A pasted block of text (notes, an email, an article excerpt): humans paste a lot."""
+    n = rng.randrange(3, 25)
+    return " ".join(_pick(rng, SENT).format(a=_pick(rng, TOPICS + BIZ_TOPICS), b=_pick(rng, TOPICS + BIZ_TOPICS),
+                                            n=_pick(rng, NAMES)) for _ in range(n))
+
+
 def _chat(rng: Rng) -> str:
-    k = rng.randrange(0, 9)
+    k = rng.randrange(0, 11)
+    if k >= 9:
+        return _pick(rng, ["can you summarize this?", "proofread this please:", "what's the tone of this text?",
+                           "make this sound better:", "tl;dr?", "explain this to me:"]) + "\n\n" + paste(rng)
     if k == 0:
         s = f"what's a good {_pick(rng, THINGS)} for {_pick(rng, OCCASIONS)}?"
     elif k == 1:
@@ -147,7 +166,11 @@ def _code(rng: Rng) -> str:
 
 
 def _business(rng: Rng) -> str:
-    k = rng.randrange(0, 6)
+    k = rng.randrange(0, 8)
+    if k >= 6:
+        return (_pick(rng, ["Reply to this email politely:", "Summarize this thread for my manager:",
+                            "Turn these notes into action items:", "Rewrite this more concisely:"])
+                + "\n\n" + paste(rng))
     if k == 0:
         return f"Draft a {_pick(rng, ADJ)} email to {_pick(rng, RECIPIENTS)} about {_pick(rng, BIZ_TOPICS)}."
     if k == 1:
