@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, out, settings_from
 from distillguard.errors import ConfigError
 
+if TYPE_CHECKING:
+    from distillguard.hub.settings import HubSettings
 
-def _hub_settings(config: Optional[Path], set_: Optional[list[str]]):  # type: ignore[no-untyped-def]
+
+def _hub_settings(config: Optional[Path], set_: Optional[list[str]]) -> "HubSettings":
     from distillguard.hub.settings import HubSettings
 
     return HubSettings.from_settings(settings_from(config, set_))
