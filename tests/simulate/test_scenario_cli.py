@@ -102,3 +102,12 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         pq.read_table(out / p / "labels.parquet").num_rows for p in ("alpha", "beta"))
     bad = CliRunner().invoke(app, ["simulate", "--scenario", "nope", "--out", str(out)])
     assert bad.exit_code == 2 and "scenario not found" in bad.output
+
+
+def test_researcher_runs_a_benchmark_once(shared_corpus: Path) -> None:
+    doc = _with(benign=[{"persona": "researcher", "rate": [2000.0, 2500.0], "sources": ["reasoning_problems/gsm8k*"],
+                         "elicitation": 0.0, "template_share": 0.0, "account_active_days": 1.0}], campaigns=[])
+    w = generate(scenario_from_dict(doc), seed=2, corpus=shared_corpus)
+    prompts = w.events["p1"].column("prompt").to_pylist()
+    assert 1000 < len(prompts) < 8792
+    assert len(set(prompts)) == len(prompts)  # each question once, as a benchmark harness does

@@ -97,6 +97,17 @@ class PromptSource:
         idx = rng.integers(0, len(pool), n)
         return [pool[i][0] for i in idx.tolist()]
 
+    def benchmark(self, rng: np.random.Generator, family: str, n: int, globs: list[str] | None = None) -> list[Record]:
+        """A benchmark run: one file, every record once in shuffled order (again if ``n`` exceeds it)."""
+        if self.corpus is None:
+            return textgen.generate(rng, family, n)
+        files = self.files_for(globs if globs is not None else self.sources.get(family, []))
+        if not files:
+            raise ConfigError(f"no corpus sources configured for family {family!r}", source="sources")
+        recs = self._load_file(files[int(rng.integers(0, len(files)))])
+        order = rng.permutation(len(recs))
+        return [recs[i][0] for i in order[np.arange(n) % len(recs)].tolist()]
+
     def templates(self, rng: np.random.Generator, family: str, globs: list[str] | None = None) -> str | None:
         """Pick one template family (a pipeline's single task) for templated prompts."""
         if self.corpus is None:

@@ -398,6 +398,12 @@ def _prompts(rng: np.random.Generator, p: Params, source: PromptSource, fam: np.
     ne = len(fam)
     recs: list[tuple[str, ...]] = [()] * ne
     need = ~is_follow
+    if p.benchmark:  # one benchmark file, each record once in shuffled order
+        main = max(sorted(p.families), key=lambda k: p.families[k])
+        idx = np.flatnonzero(need)
+        for i, r in zip(idx.tolist(), source.benchmark(rng, main, len(idx), p.sources)):
+            recs[i] = r
+        need = np.zeros(ne, bool)
     for f in sorted(set(fam[need].tolist())):
         idx = np.flatnonzero(need & (fam == f))
         globs = p.sources if p.sources and f in p.families else None

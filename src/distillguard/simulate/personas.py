@@ -47,7 +47,7 @@ BENIGN: dict[str, dict[str, Any]] = {
         multi_home=0.3,
         accounts=1, rate=[1500.0, 12000.0], account_active_days=[0.5, 2.0], late_join=1.0, profile="flat", weekend=1.0,
         session_mean=[50, 400], gap_median_s=[0.2, 1.5], gap_sigma=[0.3, 0.7], families={"math": 0.5, "reasoning": 0.5},
-        per_session_family=False, elicitation=[0.5, 1.0], elicitation_variants=1, paraphrase=0.0,
+        per_session_family=False, benchmark=True, elicitation=[0.5, 1.0], elicitation_variants=1, paraphrase=0.0,
         template_share=[0.0, 0.5], system={"tutor": 0.2}, reasoning_model_share=[0.3, 1.0], ip="cloud", ua={"script": 0.6, "sdk": 0.4},
         free_share=0.1, email={"edu": 0.6, "corporate": 0.3, "consumer": 0.1}, tier={"build": 0.7, "scale": 0.3},
         verified=0.6, signup={"old": 0.4, "recent": 0.4, "fresh": 0.2},
