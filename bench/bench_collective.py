@@ -6,7 +6,9 @@ confirms the campaigns whose members are mostly labelled distillation and export
 A pushes to a real consortium hub (uvicorn on 127.0.0.1); B and C pull and match; B and C
 scan again with the ``intel_match`` signal on. Intel exists only from the moment A shared
 (A's first flag in the campaign + ``--analyst-hours``), so an account's flag time with
-sharing is min(without, max(with, shared_at)).
+sharing is min(without, max(with, shared_at)). (STIX timestamps are wall-clock: the
+indicators are fresh when B and C use them; simulated time enters only through
+``shared_at``.)
 
 Reported per provider (B, C), with and without sharing: recall on the shared actor's
 accounts and overall, benign FPR, time to first flag (from the actor's first request at
@@ -81,12 +83,12 @@ def confirmed_campaigns(findings: Path, lab: dict[str, dict[str, Any]]) -> list[
 def metrics(world: Path, prov: str, flags: dict[str, datetime | None], review: dict[str, datetime]) -> dict[str, Any]:
     lab = labels(world, prov)
     con = duckdb.connect()
-    ev = con.execute(f"SELECT account_id, ts FROM read_parquet('{world / prov / 'events.parquet'}')").fetch_arrow_table()
+    ev = con.execute(f"SELECT account_id, ts FROM read_parquet('{world / prov / 'events.parquet'}')").fetchall()
     actor = {a for a, r in lab.items() if r.get("actor_id") == ACTOR}
     bad = {a for a, r in lab.items() if r["label"] == "distillation"}
     benign = set(lab) - bad
     per_acc: dict[str, list[datetime]] = {}
-    for a, t in zip(ev.column("account_id").to_pylist(), ev.column("ts").to_pylist()):
+    for a, t in ev:
         if a in actor:
             per_acc.setdefault(a, []).append(t)
     start = min((min(v) for v in per_acc.values()), default=None)
@@ -240,7 +242,7 @@ def run_seed(seed: int, work: Path, events: int | None, analyst_hours: float) ->
     try:
         bundle, rep = export_campaigns(base["A"], confirmed, world / "A" / "events.parquet",
                                        world / "A" / "accounts.parquet", keyring,
-                                       ExportOptions(org="provider-A", identity_id=hub.ids["A"], now=shared_at),
+                                       ExportOptions(org="provider-A", identity_id=hub.ids["A"]),
                                        load_policy())
         audit = AuditLog(w / "audit-A")
         res = push(bundle, hub.endpoint("A"), load_policy(), audit)
