@@ -60,7 +60,7 @@ class CampaignConfig(_Section):
     seed: int = Field(7, description="Leiden seed (results are deterministic for a given seed)")
     per_account: int = Field(400, gt=0, description="prompts sampled per account for shared templates")
     max_bucket: int = Field(2000, gt=1, description="attribute values shared by more accounts are ignored")
-    reference_population: int = Field(10_000, gt=1, description="rarity is relative to at least this many accounts")
+    reference_population: int = Field(200, gt=1, description="rarity is relative to at least this many accounts")
     weights: dict[str, float] = Field(default_factory=dict, description="override base weights of edge kinds")
 
 

@@ -59,7 +59,7 @@ def find_campaigns(ctx: ScanContext, account_scores: pa.Table, settings: Setting
     tpl_cfg = settings.detectors.get("templating")
     tp = dict(tpl_cfg.params) if tpl_cfg else {}
     templates = world_templates(ctx.con, per_account=int(tp.get("per_account", cfg.per_account)),
-                                min_tokens=int(tp.get("min_tokens", 5)),
+                                min_tokens=int(tp.get("min_tokens", 8)),
                                 min_per_template=int(tp.get("min_per_template", 3)), cache=ctx.artefacts)
     attrs = collect_attributes(ctx.con, templates, params)
     scored = account_scores.column("account_id").to_pylist() if account_scores.num_rows else []
@@ -103,6 +103,8 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         score_of[rows] = account_scores.column("score").to_numpy(zero_copy_only=False)
         for j, c in enumerate(sig_cols):
             sig_of[rows, j] = account_scores.column(c).to_numpy(zero_copy_only=False)
+    mu = float(np.median(account_scores.column("score").to_numpy(zero_copy_only=False))) \
+        if account_scores.num_rows else 0.0
     cheap_of = _cheap_identities(con, accounts)
     activity = _activity(con, accounts, group_of)
     # template sample rows per group
@@ -112,6 +114,11 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
     s_owner = (np.array([acc_index.get(a, n) for a in s.accounts], dtype=np.int64)[s.account]
                if s.size else np.zeros(0, np.int64))
     s_order, s_starts = _member_rows(ext_group, s_owner)
+    lab_ok = templates.labels >= 0
+    world_acc = np.zeros(int(templates.labels.max()) + 1 if lab_ok.any() else 0, dtype=np.int64)
+    if lab_ok.any():
+        uniq_pairs = np.unique(np.stack([templates.labels[lab_ok], s.account[lab_ok]]), axis=1)
+        world_acc = np.bincount(uniq_pairs[0], minlength=len(world_acc))
     a_idx = graph.attributes.column("account_idx").to_numpy()
     a_order, a_starts = _member_rows(ext_group, a_idx)
     a_kind = np.asarray(graph.attributes.column("kind").to_pylist(), dtype=object)
@@ -121,9 +128,10 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         m = member_evidence(score_of[members])
         rows = s_order[s_starts[gi]:s_starts[gi + 1]] if s.size else np.zeros(0, np.int64)
         t, n_tpl, examples = template_concentration(templates.labels[rows], s.account[rows], s.raw_hash[rows],
-                                                    [s.request_id[i] for i in rows], len(members))
+                                                    [s.request_id[i] for i in rows], len(members), world_acc)
         coverage = kind_coverage(graph, members)
-        shape = shape_of(m, t, coverage, float(cheap_of[members].mean()), len(members))
+        shape = shape_of(m, t, coverage, float(cheap_of[members].mean()), len(members), mu=mu,
+                         watch=settings.scoring.watch)
         score = shape.score
         if score < cfg.report_threshold:
             continue
@@ -135,7 +143,7 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         sig_means = {c[2:]: float(sig_of[members, j].mean()) for j, c in enumerate(sig_cols)}
         signals = {"member_score_mean": float(score_of[members].mean()), "member_evidence": m,
                    "template_concentration": t, "synchronisation": shape.s, "cheap_identities": shape.c,
-                   "infrastructure": shape.d, **{f"signal_{k}": v for k, v in sig_means.items()}}
+                   "identity_ties": shape.identity, "network_ties": shape.network, "gate": shape.gate, **{f"signal_{k}": v for k, v in sig_means.items()}}
         fired = [k for k, v in sig_means.items() if v >= 0.3] + ["many_accounts"]
         if t >= 0.3:
             fired.append("templating")
@@ -182,7 +190,7 @@ def _shared_infrastructure(kinds: np.ndarray, values: np.ndarray, owners: np.nda
 
 
 def _cheap_identities(con: duckdb.DuckDBPyConnection, accounts: list[str]) -> np.ndarray:
-    """1 per account that is unverified, on a disposable domain, or used within 2 days of signup."""
+    """1 per account on a disposable domain, or unverified and used within 2 days of signup."""
     out = np.zeros(len(accounts))
     if not _has_table(con, "accounts"):
         return out
@@ -196,7 +204,8 @@ def _cheap_identities(con: duckdb.DuckDBPyConnection, accounts: list[str]) -> np
         if i is None:
             continue
         domain = (email or "").lower().rpartition("@")[2]
-        out[i] = float(verified is False or domain in DISPOSABLE_DOMAINS or (age_h is not None and age_h < 48))
+        young = age_h is not None and age_h < 48
+        out[i] = float(domain in DISPOSABLE_DOMAINS or (verified is not True and young))
     return out
 
 

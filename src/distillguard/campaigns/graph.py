@@ -39,7 +39,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "email_pattern": 0.9,  # same local-part shape (e.g. letters4 digits4) at the same domain
     "disposable_email": 0.3,  # same throwaway-mail domain
     "signup_burst": 0.6,  # created within the same 10 minutes
-    "template": 1.5,  # send prompts from the same template cluster
+    "template": 1.0,  # send prompts from the same template cluster
     "sync_start": 0.5,  # first request within the same 10 minutes
     "sync_hours": 0.8,  # near-identical sets of active hours (MinHash/LSH over hour ids)
 }
@@ -47,7 +47,12 @@ KIND_WEIGHTS: dict[str, float] = {
 
 INFRA_KINDS = ("payment", "ip", "subnet", "signup_subnet", "user_agent", "email_pattern", "disposable_email",
                "signup_burst")
+IDENTITY_KINDS = ("payment", "email_pattern", "disposable_email", "signup_burst")
+NETWORK_KINDS = ("ip", "subnet", "signup_subnet")
 SYNC_KINDS = ("sync_start", "sync_hours")
+GROUP_CAPS: dict[tuple[str, ...], float] = {NETWORK_KINDS: 1.2, SYNC_KINDS: 0.8}
+"""Kinds that describe one underlying fact (one NAT shows up as ip, subnet and signup
+subnet) share one cap per pair, so the fact is counted once."""
 
 DISPOSABLE_DOMAINS = frozenset("""
 mailinator.com guerrillamail.com guerrillamail.net sharklasers.com grr.la 10minutemail.com 10minutemail.net
@@ -69,9 +74,10 @@ class GraphParams:
     burst_minutes: int = 10
     clique_max: int = 40
     max_bucket: int = 2000
-    reference_population: int = 10_000
+    reference_population: int = 200
     min_edge_weight: float = 0.2
     min_template_prompts: int = 2
+    template_max_share: float = 0.1  # a template a tenth of the world uses is a popular phrasing, not a tie
     min_active_hours: int = 3
 
 
@@ -201,12 +207,17 @@ class AccountGraph:
         return len(self.src)
 
 
-def rarity(bucket_size: np.ndarray, n_accounts: int, params: GraphParams) -> np.ndarray:
-    """IDF-like weight in (0, 1]: 1 for a value two accounts share, → 0 as it gets common."""
+def rarity(bucket_size: np.ndarray, n_accounts: int, params: GraphParams, max_share: float = 1.0) -> np.ndarray:
+    """IDF-like weight in (0, 1]: 1 for a value two accounts share, → 0 as it gets common.
+
+    Values held by more than ``max_bucket`` accounts, or by more than ``max_share`` of the
+    world (at least 20 accounts), weigh nothing.
+    """
     pop = max(n_accounts, params.reference_population)
     size = np.maximum(bucket_size, 2).astype(np.float64)
     w = np.log(pop / size) / math.log(pop / 2.0)
-    return np.clip(w, 0.0, 1.0) * (bucket_size <= params.max_bucket)
+    limit = min(params.max_bucket, max(20, int(max_share * max(n_accounts, 1))))
+    return np.clip(w, 0.0, 1.0) * (bucket_size <= limit)
 
 
 def build_graph(attributes: pa.Table, accounts: list[str], params: GraphParams) -> AccountGraph:
@@ -234,7 +245,9 @@ def build_graph(attributes: pa.Table, accounts: list[str], params: GraphParams) 
     size_of_v = np.bincount(vid, minlength=len(uniq))
     n = len(accounts)
     base = np.array([params.weights.get(k, 0.0) for k in kinds], dtype=np.float64)
-    w_v = base[kid_lookup] * rarity(size_of_v, n, params) if len(kid_lookup) else np.zeros(0)
+    is_tpl = np.array([k == "template" for k in kinds], dtype=bool)[kid_lookup] if len(kid_lookup) else np.zeros(0, bool)
+    w_v = (base[kid_lookup] * np.where(is_tpl, rarity(size_of_v, n, params, params.template_max_share),
+                                       rarity(size_of_v, n, params))) if len(kid_lookup) else np.zeros(0)
     attrs_out = pa.table({"account_idx": acc, "kind": pa.array([kinds[k] for k in kid.tolist()], pa.string()),
                           "value": pa.array([str(uniq[v]).split("\x00", 1)[1] for v in vid.tolist()], pa.string()),
                           "value_id": vid, "bucket": size_of_v[vid] if len(vid) else np.zeros(0, np.int64)})
@@ -285,8 +298,17 @@ def build_graph(attributes: pa.Table, accounts: list[str], params: GraphParams) 
     upair, pinv = np.unique(upk // len(kinds), return_inverse=True)
     kind_weight = np.zeros((len(upair), len(kinds)))
     kind_weight[pinv, kcol] = strength
+    dense_kind = np.zeros_like(kind_weight)
+    dense_kind[pinv, kcol] = dense
+    for group, cap in GROUP_CAPS.items():
+        cols = [kinds.index(g) for g in group if g in kinds]
+        if len(cols) > 1:
+            tot = kind_weight[:, cols].sum(axis=1)
+            scale = np.where(tot > cap, cap / np.maximum(tot, 1e-12), 1.0)[:, None]
+            kind_weight[:, cols] *= scale
+            dense_kind[:, cols] *= scale
     total = kind_weight.sum(axis=1)
-    density = np.bincount(pinv, weights=dense)
+    density = dense_kind.sum(axis=1)
     strong = total >= params.min_edge_weight
     upair = upair[strong]
     return AccountGraph(accounts, upair // n, upair % n, total[strong], density[strong], attrs_out, kinds,

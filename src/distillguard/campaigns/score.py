@@ -3,17 +3,22 @@
 Why a gate: sharing infrastructure is normal (a classroom behind one NAT, an agency
 paying for ten seats with one card); what is not normal is sharing it *while* the
 traffic looks like harvesting. So a community's score starts from its members' own
-evidence ``m`` (mean blended with the upper quartile), and its shape — cross-account
-templates ``t``, synchronised activity ``s``, cheap identities ``c``, several kinds of
-shared infrastructure ``d``, size ``z`` — can only lift it in proportion to a gate that
-opens as behavioural evidence (``max(m, t)``) rises:
+evidence ``m`` (mean blended with the upper quartile), and its shape can only lift it in
+proportion to a gate that opens as behavioural evidence ``b = max(m, t)`` rises from the
+world's median account score ``μ`` to the watch threshold:
 
-    shape = 1 − (1 − 0.8t)(1 − 0.5s)(1 − 0.4c)(1 − 0.5d)(1 − 0.3z)
-    gate  = clip((max(m, t) − 0.05) / 0.25, 0, 1)
+    shape = 1 − (1 − 0.7·I·(0.3 + 0.7c))(1 − 0.3·N)(1 − 0.7·t)(1 − 0.4·s)(1 − 0.3·c)(1 − 0.2·z)
+    gate  = clip((b − μ) / (watch − μ), 0, 1)
     score = m + (1 − m) · shape · gate
 
-A hydra whose accounts each score 0.3 but share cards, a proxy /24, templates and a
-clock lands near 1; thirty students with diverse homework (m ≈ 0.1, t ≈ 0) stay low.
+with I the share of members tied by a cheap-identity attribute (card, email pattern,
+disposable domain, signup burst; counted fully only for cheap identities, since an
+agency's verified seats on one card are a customer), N by the network (IP, subnet, signup subnet), t the
+template concentration, s synchronised activity, c cheap identities (disposable email,
+or unverified and used within two days of signup) and z a size term. Relative gating
+keeps the formula meaningful whatever the scale of the account scores. A hydra whose
+accounts share cards, email patterns and templates lands near 1; thirty students behind
+one NAT with ordinary scores stay low.
 """
 
 from __future__ import annotations
@@ -24,11 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distillguard.campaigns.graph import INFRA_KINDS, SYNC_KINDS, AccountGraph
+from distillguard.campaigns.graph import IDENTITY_KINDS, NETWORK_KINDS, SYNC_KINDS, AccountGraph
 
-SHAPE_WEIGHTS = {"template": 0.8, "sync": 0.5, "cheap": 0.4, "infra": 0.5, "size": 0.3}
-GATE_LOW, GATE_HIGH = 0.05, 0.30
-
+SHAPE_WEIGHTS = {"identity": 0.7, "network": 0.3, "template": 0.7, "sync": 0.4, "cheap": 0.3, "size": 0.2}
 
 def campaign_id(account_ids: list[str]) -> str:
     """Deterministic id: a hash of the sorted member ids."""
@@ -56,19 +59,25 @@ def kind_coverage(graph: AccountGraph, members: np.ndarray) -> dict[str, float]:
 
 
 def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np.ndarray, request_ids: list[str],
-                           n_members: int) -> tuple[float, int, list[str]]:
-    """Share of the members' sampled prompts in templates used by several members, × slot diversity.
+                           n_members: int, world_accounts: np.ndarray | None = None,
+                           min_inside: float = 0.5) -> tuple[float, int, list[str]]:
+    """Share of the members' sampled prompts in templates the group shares, × slot diversity.
 
-    Arguments are the members' rows of the world template sample. A template counts as
-    shared when at least max(2, 10% of members) use it. Returns (t, shared templates,
-    example request ids).
+    Arguments are the members' rows of the world template sample. A template counts when
+    at least max(2, 10% of members) use it *and*, if ``world_accounts`` (accounts per
+    template in the whole world) is given, at least ``min_inside`` of its users are
+    members: a phrasing half the world uses ("can you put that in a table?") says
+    nothing about this group. Returns (t, shared templates, example request ids).
     """
     ok = labels >= 0
     if len(labels) == 0 or not ok.any():
         return 0.0, 0, []
     pairs = np.unique(np.stack([labels[ok], account[ok]]), axis=1)
     tpl, n_acc = np.unique(pairs[0], return_counts=True)
-    shared = tpl[n_acc >= max(2, math.ceil(0.1 * n_members))]
+    keep = n_acc >= max(2, math.ceil(0.1 * n_members))
+    if world_accounts is not None:
+        keep &= n_acc >= min_inside * world_accounts[tpl]
+    shared = tpl[keep]
     in_shared = ok & np.isin(labels, shared)
     n_in = int(in_shared.sum())
     if n_in == 0:
@@ -81,29 +90,46 @@ def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np
 
 @dataclass(frozen=True)
 class Shape:
-    m: float
+    m: float  # member evidence
+    identity: float
+    network: float
     t: float
     s: float
     c: float
-    d: float
     z: float
+    mu: float = 0.0  # world median account score
+    watch: float = 0.5
+
+    @property
+    def identity_effective(self) -> float:
+        """Identity ties count fully only on cheap identities: ten verified seats of an agency
+        on one card are a customer; ten day-old unverified accounts on one card are a hydra."""
+        return self.identity * (0.3 + 0.7 * self.c)
 
     @property
     def shape(self) -> float:
         w = SHAPE_WEIGHTS
-        return 1.0 - ((1 - w["template"] * self.t) * (1 - w["sync"] * self.s) * (1 - w["cheap"] * self.c)
-                      * (1 - w["infra"] * self.d) * (1 - w["size"] * self.z))
+        return 1.0 - ((1 - w["identity"] * self.identity_effective) * (1 - w["network"] * self.network)
+                      * (1 - w["template"] * self.t) * (1 - w["sync"] * self.s) * (1 - w["cheap"] * self.c)
+                      * (1 - w["size"] * self.z))
 
     @property
     def gate(self) -> float:
-        return min(1.0, max(0.0, (max(self.m, self.t) - GATE_LOW) / (GATE_HIGH - GATE_LOW)))
+        b = max(self.m, self.t)
+        span = self.watch - self.mu
+        if span <= 1e-9:
+            return 1.0 if b > self.mu else 0.0
+        return min(1.0, max(0.0, (b - self.mu) / span))
 
     @property
     def score(self) -> float:
         return min(1.0, self.m + (1.0 - self.m) * self.shape * self.gate)
 
 
-def shape_of(m: float, t: float, coverage: dict[str, float], cheap: float, size: int) -> Shape:
-    s = max([coverage.get(k, 0.0) for k in SYNC_KINDS] + [0.0])
-    infra = sum(1 for k in INFRA_KINDS if coverage.get(k, 0.0) >= 0.5)
-    return Shape(m=m, t=t, s=s, c=cheap, d=min(1.0, infra / 3.0), z=1.0 - math.exp(-max(0, size - 2) / 20.0))
+def shape_of(m: float, t: float, coverage: dict[str, float], cheap: float, size: int, *, mu: float = 0.0,
+             watch: float = 0.5) -> Shape:
+    def best(kinds: tuple[str, ...]) -> float:
+        return max([coverage.get(k, 0.0) for k in kinds] + [0.0])
+
+    return Shape(m=m, identity=best(IDENTITY_KINDS), network=best(NETWORK_KINDS), t=t, s=best(SYNC_KINDS), c=cheap,
+                 z=1.0 - math.exp(-max(0, size - 2) / 20.0), mu=mu, watch=watch)

@@ -27,7 +27,7 @@ class Templating(Detector):
     required_columns = ("request_id", "account_id", "prompt")
     description = "share of an account's prompts in near-duplicate template clusters (masked MinHash/LSH)"
 
-    def __init__(self, *, per_account: int = 400, min_tokens: int = 5, min_per_template: int = 3,
+    def __init__(self, *, per_account: int = 400, min_tokens: int = 8, min_per_template: int = 3,
                  saturation: float = 30.0) -> None:
         self.per_account = per_account
         self.min_tokens = min_tokens

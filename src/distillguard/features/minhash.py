@@ -172,11 +172,22 @@ class Sketch:
     bands: np.ndarray  # (n, BANDS) uint64; rows of empty prompts are all zero
     exact: np.ndarray  # (n,) uint64; 0 for empty prompts
     n_tokens: np.ndarray  # (n,) int64
+    fingerprint: np.ndarray | None = None  # (n, NUM_PERM) uint16: low bits of each signature value
+
+
+def similarity(fp_a: np.ndarray, fp_b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of row pairs from 16-bit signature fingerprints."""
+    return (fp_a == fp_b).mean(axis=-1)
 
 
 def signatures(tok: Tokens, n: int, *, num_perm: int = NUM_PERM, head: int = HEAD_TOKENS,
                tail: int = TAIL_TOKENS) -> np.ndarray:
-    """One-permutation MinHash signatures (n, num_perm) uint64 of word-bigram shingles."""
+    """One-permutation MinHash signatures (n, num_perm) uint64 of word-bigram shingles.
+
+    Bigrams, not unigrams: prompts sharing only common words ("what is the ...") must not
+    look alike. Short prompts fill few bins, so clustering verifies band matches with
+    the signature fingerprints (templates.cluster_prompts).
+    """
     if num_perm & (num_perm - 1) or not 1 <= num_perm <= 256:
         raise ValueError("num_perm must be a power of two ≤ 256")
     keep = (tok.position < head) | (tok.position >= tok.counts[tok.prompt] - tail)
@@ -187,8 +198,8 @@ def signatures(tok: Tokens, n: int, *, num_perm: int = NUM_PERM, head: int = HEA
         prev[1:] = h[:-1]
         prev[tok.position == 0] = _SENTINEL
     with np.errstate(over="ignore"):
-        sh = mix64(prev * _U64(0x9FB21C651E98DF25) + h)[keep]
-    return _oph(sh, tok.prompt[keep], n, num_perm)
+        bi = mix64(prev * _U64(0x9FB21C651E98DF25) + h)[keep]
+    return _oph(bi, tok.prompt[keep], n, num_perm)
 
 
 def _oph(hashes: np.ndarray, owner: np.ndarray, n: int, num_perm: int) -> np.ndarray:
@@ -290,7 +301,8 @@ def sketch(texts: pa.Array | pa.ChunkedArray | list[str | None], *, num_perm: in
     sig = signatures(tok, n, num_perm=num_perm)
     keys = band_keys(sig, bands)
     keys[tok.counts == 0] = 0
-    return Sketch(keys, exact_hashes(tok, n), tok.counts)
+    fp = (sig & _U64(0xFFFF)).astype(np.uint16)
+    return Sketch(keys, exact_hashes(tok, n), tok.counts, fp)
 
 
 def band_match_probability(similarity: float, *, num_perm: int = NUM_PERM, bands: int = BANDS) -> float:

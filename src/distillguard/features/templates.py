@@ -72,33 +72,42 @@ def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch
         sketches.append(minhash.sketch(batch.column(2)))
     if sketches:
         sk = minhash.Sketch(np.concatenate([s.bands for s in sketches]), np.concatenate([s.exact for s in sketches]),
-                            np.concatenate([s.n_tokens for s in sketches]))
+                            np.concatenate([s.n_tokens for s in sketches]),
+                            np.concatenate([s.fingerprint for s in sketches]))  # type: ignore[misc]
         account = np.concatenate(acc_parts)
         raw = np.concatenate(raw_parts)
     else:
-        sk = minhash.Sketch(np.zeros((0, minhash.BANDS), np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64))
+        sk = minhash.Sketch(np.zeros((0, minhash.BANDS), np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                            np.zeros((0, minhash.NUM_PERM), np.uint16))
         account, raw = np.zeros(0, np.int64), np.zeros(0, np.uint64)
     totals = totals_tbl.column("n").to_numpy().astype(np.int64)
     return PromptSample(accounts, account, rid_parts, raw, sk, totals)
 
 
-def cluster_prompts(bands: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def cluster_prompts(bands: np.ndarray, eligible: np.ndarray, fingerprint: np.ndarray | None = None,
+                    verify: float = 0.5) -> np.ndarray:
     """Connected components of the "shares an LSH band" graph; -1 for ineligible prompts.
 
-    Labels are deterministic: the component's smallest prompt index order.
+    Each prompt is linked to the first prompt of every band bucket it falls in, and, when
+    fingerprints are given, only if their estimated similarity is at least ``verify``:
+    a chance band collision must not chain unrelated prompts into one giant cluster.
+    Labels are deterministic (numbered by first appearance).
     """
     n = len(bands)
     labels = np.full(n, -1, dtype=np.int64)
     idx = np.flatnonzero(eligible)
     if len(idx) == 0:
         return labels
+    fp = fingerprint[idx] if fingerprint is not None else None
     rows, cols = [], []
     for b in range(bands.shape[1]):
         keys = bands[idx, b]
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         rep = first[inverse]
-        linked = rep != np.arange(len(idx))
-        rows.append(np.flatnonzero(linked))
+        linked = np.flatnonzero(rep != np.arange(len(idx)))
+        if fp is not None and len(linked):
+            linked = linked[minhash.similarity(fp[linked], fp[rep[linked]]) >= verify]
+        rows.append(linked)
         cols.append(rep[linked])
     r = np.concatenate(rows)
     c = np.concatenate(cols)
@@ -122,7 +131,7 @@ class WorldTemplates:
     min_per_template: int
 
 
-def world_templates(con: duckdb.DuckDBPyConnection, *, per_account: int = 400, min_tokens: int = 5,
+def world_templates(con: duckdb.DuckDBPyConnection, *, per_account: int = 400, min_tokens: int = 8,
                     min_per_template: int = 3, batch_rows: int = 50_000,
                     cache: dict[str, Any] | None = None) -> WorldTemplates:
     """Sample, sketch and cluster a world's prompts; cached in ``cache`` (ctx.artefacts)."""
@@ -130,7 +139,7 @@ def world_templates(con: duckdb.DuckDBPyConnection, *, per_account: int = 400, m
     if cache is not None and ARTEFACT_KEY in cache and cache[ARTEFACT_KEY][0] == key:
         return cache[ARTEFACT_KEY][1]  # type: ignore[no-any-return]
     sample = sample_prompts(con, per_account, batch_rows)
-    labels = cluster_prompts(sample.sketch.bands, sample.sketch.n_tokens >= min_tokens)
+    labels = cluster_prompts(sample.sketch.bands, sample.sketch.n_tokens >= min_tokens, sample.sketch.fingerprint)
     pairs, stats = account_stats(sample, labels, min_per_template)
     result = WorldTemplates(sample, labels, pairs, stats, min_per_template)
     if cache is not None:
