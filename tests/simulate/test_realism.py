@@ -75,6 +75,10 @@ def test_hard_benign_cases_exist(small_world: World) -> None:
         for a, ip in zip(sub.column("account_id").to_pylist(), sub.column("ip").to_pylist()):
             ip_accounts[ip].add(a)
         seen["nat_ip_10plus_accounts"] += sum(len(s) >= 10 for s in ip_accounts.values())
+        askers: dict[str, set[str]] = defaultdict(set)
+        for a, t in zip(sub.column("account_id").to_pylist(), prompts):
+            askers[t].add(a)
+        seen["same_prompt_3plus_accounts"] += sum(len(s) >= 3 and len(t) > 40 for t, s in askers.items())
     for k, v in seen.items():
         assert v > 0, k
     assert seen["elicited"] > 500

@@ -136,7 +136,7 @@ def build_group(
     v = {k: sample(rng, getattr(p, k)) for k in (
         "accounts", "weekend", "session_mean", "gap_median_s", "gap_sigma", "multi_turn", "elicitation",
         "template_share", "paraphrase", "reasoning_model_share", "group_size", "ban_rate", "harvest_share",
-        "start_day", "account_start_spread")}
+        "start_day", "account_start_spread", "shared_prompts")}
     p = p.model_copy(update={k: sample(rng, getattr(p, k)) for k in ("late_join", "vpn_share", "mobile_share",
                                                                     "free_share", "verified")})
     profile = p.profile if isinstance(p.profile, str) else p.profile[int(rng.integers(0, len(p.profile)))]
@@ -237,6 +237,8 @@ def build_group(
     para = rng.random(ne) < v["paraphrase"]
     template = source.templates(rng, "templated", p.sources) if p.templated_single else None
     prompts = _prompts(rng, p, source, fam, is_follow, first_idx, sess_of, pos, template)
+    if v["shared_prompts"] > 0 and ne:
+        _share_within_groups(rng, p, source, prompts, fam, is_follow, accounts["group"][acct], v["shared_prompts"])
     sys_kind = _system_kinds(rng, p.system, ne)
     prompt_txt, sys_txt = _assemble(rng, prompts, elicit, wrap, para, sys_kind, infra)
     conv_id = _conversations(rng, conv_s, sess_of, ua, ne)
@@ -417,6 +419,18 @@ def _prompts(rng: np.random.Generator, p: Params, source: PromptSource, fam: np.
         r0 = recs[f0]
         recs[i] = (r0[k],) if k < len(r0) else (textgen.followup(tr),)
     return recs
+
+
+def _share_within_groups(rng: np.random.Generator, p: Params, source: PromptSource, recs: list[tuple[str, ...]],
+                         fam: np.ndarray, is_follow: np.ndarray, grp: np.ndarray, share: float) -> None:
+    """Accounts of one group (a class, an office) ask from a common set: the same homework."""
+    pick = np.flatnonzero((rng.random(len(recs)) < share) & ~is_follow)
+    for g in np.unique(grp[pick]).tolist():
+        idx = pick[grp[pick] == g]
+        main = max(sorted(p.families), key=lambda k: p.families[k])
+        pool = source.draw(rng, main, int(rng.integers(8, 40)), globs=p.sources)
+        for i, j in zip(idx.tolist(), rng.integers(0, len(pool), len(idx)).tolist()):
+            recs[i] = pool[j]
 
 
 def _assemble(rng: np.random.Generator, recs: list[tuple[str, ...]], elicit: np.ndarray, wrap: np.ndarray,

@@ -55,7 +55,7 @@ BENIGN: dict[str, dict[str, Any]] = {
     "classroom": dict(
         rate=[1.0, 10.0], group_size=[12, 40], profile="school", weekend=0.05, session_mean=5, gap_median_s=70,
         families={"math": 0.45, "reasoning": 0.1, "chat": 0.15, "factual": 0.2, "instructions": 0.1},
-        multi_turn=0.4, elicitation=[0.05, 0.3], ip="nat", mobile_share=0.1, ua="browser", free_share=0.95,
+        multi_turn=0.4, elicitation=[0.05, 0.3], shared_prompts=[0.2, 0.6], ip="nat", mobile_share=0.1, ua="browser", free_share=0.95,
         email={"edu": 0.7, "consumer": 0.3}, signup={"fresh": 0.5, "recent": 0.5}, tier={"free": 1.0}, verified=0.05,
         late_join=0.4, countries={"US": 0.4, "GB": 0.15, "IN": 0.15, "DE": 0.1, "BR": 0.1, "KR": 0.1},
     ),
@@ -63,6 +63,7 @@ BENIGN: dict[str, dict[str, Any]] = {
         multi_home=0.3,
         rate=[2.0, 25.0], group_size=[5, 60], profile="work", weekend=0.1, session_mean=6, gap_median_s=40,
         families={"business": 0.45, "code": 0.2, "chat": 0.2, "instructions": 0.15}, multi_turn=0.4, elicitation=0.02,
+        shared_prompts=[0.0, 0.15],
         ip="nat", mobile_share=0.05, ua="browser", card="group", free_share=0.0, email={"corporate": 1.0},
         tier={"build": 0.6, "scale": 0.4}, verified=0.7,
     ),

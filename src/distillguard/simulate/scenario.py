@@ -57,6 +57,7 @@ class Params(_M):
     families: dict[str, float] = Field(default_factory=lambda: {"chat": 1.0})
     sources: list[str] | None = None
     per_session_family: bool = True
+    shared_prompts: Range = 0.0  # share of prompts drawn from a small set common to the account's group (homework)
     benchmark: bool = False  # corpus mode: walk one file's records in a shuffled order (a benchmark run), not random draws
     multi_turn: Range = 0.0
     elicitation: Range = 0.0
