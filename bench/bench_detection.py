@@ -9,8 +9,8 @@ baseline (`scan --detector NAME`); evaluate everything with distillguard.evaluat
 providers together. Prints a comparison table, writes bench/results/detection.json and
 the quality section of docs/benchmarks.md.
 
-    .venv/bin/python bench/bench_detection.py            # 3 seeds, scale 1.0
-    .venv/bin/python bench/bench_detection.py --quick    # 1 seed, scale 0.3
+    .venv/bin/python bench/bench_detection.py            # 3 seeds, ~150k requests each
+    .venv/bin/python bench/bench_detection.py --quick    # 1 seed, ~100k requests
 
 Timings on the shared 2-core machine are contended; this bench reports quality, not speed.
 """
@@ -57,12 +57,11 @@ def cli(*args: str, log: Path) -> float:
     return time.perf_counter() - t
 
 
-def bench_scenario(split: dict[str, Any], scale: float, out: Path) -> Path:
+def bench_scenario(split: dict[str, Any], out: Path) -> Path:
     """The base scenario with every campaign restricted to the attack-side corpus files."""
     from distillguard.simulate.scenario import dump_scenario, load_scenario
 
     doc = tomllib.loads(dump_scenario(load_scenario(split.get("base_scenario", "default"))))
-    doc["scale"] = float(doc.get("scale", 1.0)) * scale
     for c in doc.get("campaigns", []):
         c["sources"] = list(split["split"]["attack"])
     out.write_text(tomli_w.dumps(doc))
@@ -145,8 +144,9 @@ def run_seed(seed: int, args: argparse.Namespace, scenario: Path, index: Path | 
     wdir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"seed": seed, "seconds": {}}
     if not (world / "labels.parquet").exists():
+        size = ["--events", str(args.events)] if args.events else []
         out["seconds"]["simulate"] = cli("simulate", "--scenario", str(scenario), "--corpus", str(args.corpus),
-                                         "--seed", str(seed), "--out", str(world), log=log)
+                                         "--seed", str(seed), "--out", str(world), *size, log=log)
     providers = sorted(p.name for p in world.iterdir() if (p / "events.parquet").exists())
     labels = pq.read_table(world / "labels.parquet")
     events_glob = str(world / "*" / "events.parquet")
@@ -157,15 +157,8 @@ def run_seed(seed: int, args: argparse.Namespace, scenario: Path, index: Path | 
         dirs = {}
         t = 0.0
         for p in providers:
-            fdir = wdir / "findings" / det / p
-            extra = ["--accounts", str(world / p / "accounts.parquet")] if (world / p / "accounts.parquet").exists() else []
-            sets: list[str] = []
-            if det == "ours" and index is not None:
-                sets = ["--set", f"detectors.known_corpus.params.index={index}"]
-            elif det != "ours":
-                sets = ["--detector", det]
-            t += cli("scan", str(world / p / "events.parquet"), *extra, *sets, "--out", str(fdir), log=log)
-            dirs[p] = fdir
+            t += scan_one(world / p, wdir / "findings" / det / p, det, index)
+            dirs[p] = wdir / "findings" / det / p
         out["seconds"][det] = t
         out["results"][det] = evaluate_run(merged_findings(dirs), labels, events_glob)
         r = out["results"][det]
@@ -173,6 +166,19 @@ def run_seed(seed: int, args: argparse.Namespace, scenario: Path, index: Path | 
               f"recall@flag {fmt(r['recall_at_flag'])}  FPR@flag {fmt(r['benign_fpr_at_flag'], 4)}  "
               f"campaigns {r['campaigns_found']}  ({t:.0f}s)", flush=True)
     return out
+
+
+def scan_one(pdir: Path, fdir: Path, det: str, index: Path | None) -> float:
+    """Scan one provider in-process (Python API: no interpreter start per scan), no report."""
+    from distillguard.config import load_config
+    from distillguard.scan.run import scan
+
+    sets = [f"detectors.known_corpus.params.index={json.dumps(str(index))}"] if det == "ours" and index else []
+    acc = pdir / "accounts.parquet"
+    t = time.perf_counter()
+    scan(pdir / "events.parquet", fdir, accounts=acc if acc.exists() else None, settings=load_config(overrides=sets),
+         detector=None if det == "ours" else det, report=False)
+    return time.perf_counter() - t
 
 
 def fmt(x: Any, nd: int = 3) -> str:
@@ -217,7 +223,7 @@ def write_doc(doc: dict[str, Any]) -> None:
 ## Detection quality (ours vs. baselines)
 
 Generated {doc['generated']} by `{doc['command']}` ({doc['wall_seconds']:.0f} s wall on a
-contended 2-core machine). World: scenario `{doc['scenario']}` (scale {doc['scale']}),
+contended 2-core machine). World: scenario `{doc['scenario']}` (rescaled to {doc['events_target'] or 'its own size'} requests),
 seeds {', '.join(str(s) for s in doc['seeds'])}, prompts from `../shared/corpus`. Every
 campaign draws prompts only from these files: `{'`, `'.join(doc['split']['attack'])}`; the
 known-corpus index is built only from `{'`, `'.join(doc['split']['index'])}` (see
@@ -247,15 +253,16 @@ Per seed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--scale", type=float, default=1.0, help="multiplies the scenario's account counts")
-    ap.add_argument("--quick", action="store_true", help="1 seed at scale 0.3")
+    ap.add_argument("--events", type=int, default=150_000, help="rescale each world to about this many requests "
+                    "(0: the scenario's own size, about 1M; too slow for 15 minutes on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="1 seed, about 100k requests")
     ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
     ap.add_argument("--work", type=Path, default=None, help="keep worlds and findings here (default: temp)")
     ap.add_argument("--detectors", nargs="+", default=["ours", *BASELINES])
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = ap.parse_args(argv)
     if args.quick:
-        args.seeds, args.scale = args.seeds[:1], min(args.scale, 0.3)
+        args.seeds, args.events = args.seeds[:1], min(args.events or 100_000, 100_000)
     if not args.corpus.is_dir():
         raise SystemExit(f"corpus not found: {args.corpus}")
     split = tomllib.loads(SPLIT.read_text())
@@ -263,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="dg-bench-")
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
-    scenario = bench_scenario(split, args.scale, work / "scenario.toml")
+    scenario = bench_scenario(split, work / "scenario.toml")
     index = None
     if "ours" in args.detectors:
         log = work / "index.log"
@@ -279,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python bench/bench_detection.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "scenario": split.get("base_scenario", "default"), "scale": args.scale, "seeds": args.seeds,
+        "scenario": split.get("base_scenario", "default"), "events_target": args.events, "seeds": args.seeds,
         "split": split["split"], "detectors": args.detectors, "mean": mean, "runs": runs,
         "wall_seconds": time.perf_counter() - t0,
     }

@@ -55,7 +55,7 @@ class Mmd(Detector):
         *,
         k: int = 64,
         min_n: int = 10,
-        reference_size: int = 256,
+        reference_size: int = 128,
         permutations: int = 200,
         alpha: float = 0.01,
         dim: int = DEFAULT_DIM,
