@@ -8,6 +8,7 @@ machine) and events/s by both. Writes bench/results/simulate.json.
 
     .venv/bin/python bench/bench_simulate.py            # small, default, default+corpus
     .venv/bin/python bench/bench_simulate.py --quick    # small only
+    .venv/bin/python bench/bench_simulate.py --large    # also the ~4M-request large world
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "simulate.json"
 CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _cpu() -> float:
@@ -49,18 +54,22 @@ def run(scenario: str, corpus: Path | None, seed: int = 0) -> dict[str, Any]:
         "generate_wall_s": round(w1 - w0, 2), "write_wall_s": round(w2 - w1, 2),
         "total_wall_s": round(w2 - w0, 2), "total_cpu_s": round(c2 - c0, 2),
         "events_per_s_wall": round(n / (w2 - w0)), "events_per_s_cpu": round(n / max(c2 - c0, 1e-9)),
+        "peak_rss_mb_so_far": round(_peak_rss_mb()),
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small world only")
+    ap.add_argument("--large", action="store_true", help="also the ~4M-request large world")
     args = ap.parse_args()
     cases: list[tuple[str, Path | None]] = [("small", None)]
     if not args.quick:
         cases.append(("default", None))
         if CORPUS.is_dir():
             cases.append(("default", CORPUS))
+        if args.large:
+            cases.append(("large", None))
     rows = []
     for scenario, corpus in cases:
         r = run(scenario, corpus)

@@ -137,3 +137,13 @@ def test_benign_customers_also_hold_accounts_at_several_providers(collective_wor
         emails[p] = {e for a, e in zip(acc.column("account_id").to_pylist(), acc.column("email").to_pylist())
                      if lab[a] == "benign"}
     assert emails["A"] & emails["B"] & emails["C"]
+
+
+def test_resolved_scenario_reproduces_the_world(tmp_path: Path) -> None:
+    from distillguard.simulate.scenario import load_scenario
+
+    w = generate("collective", seed=5, events=6000)
+    write_world(w, tmp_path / "w")
+    again = generate(load_scenario(tmp_path / "w" / "scenario.resolved.toml"), seed=5)
+    for p in w.events:
+        assert again.events[p].equals(w.events[p])

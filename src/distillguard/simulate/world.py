@@ -139,6 +139,7 @@ def generate(scenario: Scenario | str | Path, seed: int = 0, corpus: str | Path 
         if events <= 0:
             raise ConfigError("--events must be positive", source="events")
         scale = scale * events / max(1.0, expected_events(sc) * sc.scale)
+        sc = sc.model_copy(update={"scale": scale})  # the resolved file then reproduces this world without --events
     source = open_source(corpus, sc.sources)
     start = sc.world.start
     start_us = int(start.timestamp() * 1_000_000)
