@@ -134,3 +134,10 @@ def test_replay_reuses_the_full_window_reference(world):
     assert min(replay.values()) >= 0.5
     # a fresh detector on the narrowed view has no benign reference at all: no opinion
     assert WindowTest().detect(ScanContext(con=con)).num_rows == 0
+
+
+def test_prompt_budget_shrinks_the_window(world):
+    events, _ = world
+    out = WindowTest(max_prompts=720).detect(ScanContext(con=connect(events))).to_pylist()
+    row = next(r for r in out if r["account_id"] == "harvest0")
+    assert row["detail"].startswith("10 sampled of 300 prompts")  # 72 eligible accounts -> 10 each

@@ -19,7 +19,8 @@ pool builders and null calibrators, so nobody is tested against itself). The p-v
 the empirical exceedance over those accounts, with an exponential tail fitted above the
 null median beyond the largest (peaks over threshold), so it can go below 1/N.
 
-Bounded cost: at most ``k`` prompts per account (deterministic hash sample), a pool of
+Bounded cost: at most ``k`` prompts per account (deterministic hash sample), shrunk so
+that no more than ``max_prompts`` prompts are embedded in one scan, a pool of
 ``pool_size`` prompts, ``null_accounts`` calibration accounts; one kernel row block per
 account, streamed.
 """
@@ -152,9 +153,11 @@ class WindowTest(Detector):
         require_conversation: bool = True,
         reference: str | None = None,
         flag_log10p: float = 4.0,
+        max_prompts: int = 300_000,
         dim: int = DEFAULT_DIM,
     ) -> None:
         self.k = k
+        self.max_prompts = max_prompts
         self.min_n = min_n
         self.pool_size = pool_size
         self.per_account_pool = per_account_pool
@@ -174,12 +177,12 @@ class WindowTest(Detector):
             create or replace temp table _dg_wt_stats as
             select account_id, count(*) as n, {conv} as followups from events group by account_id
         """)
-        cut = con.execute(f"select quantile_cont(n, {float(self.reference_quantile)}) from _dg_wt_stats").fetchone()
+        cut = con.execute(f"select quantile_cont(n, {float(self.reference_quantile)}) from _dg_wt_stats").fetchall()[0]
         cutoff = float(cut[0]) if cut and cut[0] is not None else 0.0
         how = f"accounts with <= {cutoff:,.0f} requests"
         cond = f"n <= {cutoff} and n >= {int(self.min_n)}"
         if self.require_conversation:
-            nconv = con.execute(f"select count(*) from _dg_wt_stats where {cond} and followups > 0").fetchone()
+            nconv = con.execute(f"select count(*) from _dg_wt_stats where {cond} and followups > 0").fetchall()[0]
             if nconv and nconv[0] >= 40:
                 cond += " and followups > 0"
                 how += " that hold multi-turn conversations"
@@ -227,6 +230,13 @@ class WindowTest(Detector):
         self.fitted_on_ = id(con)
         return self
 
+    def _k_for(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Window size: ``k``, shrunk so at most ``max_prompts`` prompts are embedded in all."""
+        row = con.execute(f"select count(*) from (select 1 from events group by account_id "
+                          f"having count(*) >= {int(self.min_n)})").fetchall()[0]
+        eligible = int(row[0]) if row else 0
+        return max(self.min_n, min(self.k, self.max_prompts // max(eligible, 1)))
+
     def detect(self, ctx: ScanContext) -> pa.Table:
         """Score every account with >= min_n requests.
 
@@ -242,7 +252,7 @@ class WindowTest(Detector):
             return empty_signal()
         med, top = float(np.median(null)), float(np.max(null))
         rows = []
-        for s in iter_account_samples(con, k=self.k, min_n=self.min_n, dim=self.dim):
+        for s in iter_account_samples(con, k=self._k_for(con), min_n=self.min_n, dim=self.dim):
             stat, closeness = pool.mmd2(s.vectors)
             p = tail_pvalue(stat, null)
             far = np.argsort(closeness)[:3]
