@@ -12,7 +12,6 @@ what makes cross-provider intel sharing measurable.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,9 @@ import numpy as np
 from distillguard.simulate import identity as idn
 from distillguard.simulate import netblocks as nb
 from distillguard.simulate import textgen
+from distillguard.simulate.clients import assign_ips, assign_user_agents, pick_from
 from distillguard.simulate.corpus import PromptSource
+from distillguard.simulate.infra import Infra, Shared, obj_array, py_rng
 from distillguard.simulate.scenario import Params, ProviderSpec, sample
 from distillguard.simulate.timing import DAY, session_starts, within_session_offsets
 
@@ -34,65 +35,6 @@ RESPONSE_OPENERS = {
 }
 
 
-@dataclass
-class Infra:
-    """Things one operator reuses everywhere: addresses, cards, email scheme, phrasing."""
-
-    wrappers: list[str]
-    elicit: list[str]
-    elicit_suffix: float
-    system: dict[str, str]
-    proxy_resi: list[str]
-    proxy_dc: list[str]
-    cards: list[str]
-    email_pattern: tuple[str, str]
-    org_domain: str
-    ua_word: str
-    ua_pool: list[str]
-    tz: float
-
-
-def make_infra(rng: np.random.Generator, p: Params) -> Infra:
-    """Draw an operator's shared infrastructure (actor stream or a benign group's own)."""
-    n_el = max(1, int(round(sample(rng, p.elicitation_variants))))
-    el = rng.choice(len(textgen.ELICITATIONS), size=min(n_el, len(textgen.ELICITATIONS)), replace=False)
-    resi_n = max(5, int(sample(rng, p.proxy_pool)))
-    countries = rng.choice(nb.COUNTRIES, size=int(rng.integers(3, 12)), replace=False).tolist()
-    resi_blocks = [b for b in nb.of_kind("residential") if b.country in countries]
-    hosting = nb.of_kind("hosting")
-    tr = _py(rng)
-    return Infra(
-        wrappers=[textgen.make_wrapper(tr) for _ in range(int(rng.integers(1, 4)))],
-        elicit=[textgen.ELICITATIONS[i] for i in sorted(el.tolist())],
-        elicit_suffix=float(rng.uniform(0.3, 1.0)),
-        system={k: textgen.system_prompt(tr, k) for k in sorted(textgen.SYSTEM_PROMPTS)},
-        proxy_resi=nb.sample_ips(rng, resi_blocks, resi_n - resi_n // 4)  # residential proxy networks also
-        + nb.sample_ips(rng, [b for b in nb.of_kind("mobile") if b.country in countries] or nb.of_kind("mobile"),
-                        resi_n // 4),  # resell mobile (CGNAT) exits
-        proxy_dc=nb.dense_subnets(rng, [hosting[int(i)] for i in rng.integers(0, len(hosting), 3)],
-                                  int(rng.integers(1, 5)), int(rng.integers(8, 60))),
-        cards=idn.fingerprints(rng, max(1, int(sample(rng, p.card_pool)))),
-        email_pattern=idn.pattern_for(rng),
-        org_domain=idn.corporate_domain(rng),
-        ua_word=idn.WORDS[int(rng.integers(0, len(idn.WORDS)))],
-        ua_pool=idn.user_agents(rng, "rotating", int(rng.integers(8, 40))),
-        tz=float(rng.choice([-8, -5, 0, 1, 3, 5.5, 7, 8, 9])),
-    )
-
-
-@dataclass
-class Shared:
-    """World-wide pools that many unrelated users share (VPN exits, mobile CGNAT addresses)."""
-
-    vpn_exits: list[str]
-    mobile: dict[str, list[str]]
-
-    @staticmethod
-    def build(rng: np.random.Generator) -> "Shared":
-        vpn = nb.dense_subnets(rng, nb.of_kind("vpn"), 40, 12)
-        mob = {c: nb.sample_ips(rng, nb.of_kind("mobile", c), 400) for c in nb.COUNTRIES}
-        return Shared(vpn, mob)
-
 
 @dataclass
 class GroupOut:
@@ -102,29 +44,6 @@ class GroupOut:
     accounts: dict[str, Any]
     n: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _py(rng: np.random.Generator) -> random.Random:
-    """A stdlib PRNG seeded from a numpy stream, for cheap per-string choices."""
-    return random.Random(int(rng.integers(0, 2**63)))
-
-
-def _obj(values: list[Any] | np.ndarray) -> np.ndarray:
-    a = np.empty(len(values), dtype=object)
-    a[:] = list(values)
-    return a
-
-
-def _home_ips(rng: np.random.Generator, countries: np.ndarray, kind: str = "residential") -> np.ndarray:
-    out = np.empty(len(countries), dtype=object)
-    for c in sorted(set(countries.tolist())):
-        idx = np.flatnonzero(countries == c)
-        out[idx] = nb.sample_ips(rng, nb.of_kind(kind, c), len(idx))
-    return out
-
-
-def _pick_from(rng: np.random.Generator, pool: list[str], n: int) -> np.ndarray:
-    return _obj(pool)[rng.integers(0, len(pool), n)] if n else np.empty(0, dtype=object)
 
 
 def build_group(
@@ -210,16 +129,16 @@ def build_group(
     if n_home:
         assert ident_rng is not None
         accounts["email"][:n_home] = idn.emails(ident_rng, idn.choose_keys(ident_rng, p.email, n_home))
-        cards = _obj(idn.fingerprints(ident_rng, n_home))
+        cards = obj_array(idn.fingerprints(ident_rng, n_home))
         has = np.array([c is not None and p.card == "own" for c in accounts["payment_fingerprint"][:n_home]], bool)
         accounts["payment_fingerprint"][:n_home][has] = cards[has]
     # --- network and client --------------------------------------------------------------------
     sess_of = ev_sess
-    ip = _ips(rng, p, infra, shared, country, accounts["group"], acct, sess_of, ns, ne)
-    ua = _uas(rng, p, infra, acct, sess_of, ns, n_all)
+    ip = assign_ips(rng, p, infra, shared, country, accounts["group"], acct, sess_of, ns, ne)
+    ua = assign_user_agents(rng, p, infra, acct, sess_of, ns, n_all)
     keys = accounts.pop("keys")
     k_choice = rng.integers(0, 1 << 30, ns)[sess_of] if ns else np.zeros(0, np.int64)
-    api_key = _obj([keys[a][k % len(keys[a])] for a, k in zip(acct.tolist(), k_choice.tolist())])
+    api_key = obj_array([keys[a][k % len(keys[a])] for a, k in zip(acct.tolist(), k_choice.tolist())])
     # --- content -------------------------------------------------------------------------------
     harvest = rng.random(ne) < v["harvest_share"]
     fams_s = idn.choose_keys(rng, p.families, ns)
@@ -248,9 +167,9 @@ def build_group(
     reasoning = rng.random(ne) < np.minimum(rm_acct[acct] + 0.3 * elicit, 1.0)
     pref = rng.integers(0, len(prov.models), n_all)
     model_idx = np.where(rng.random(ne) < 0.85, pref[acct], rng.integers(0, len(prov.models), ne))
-    model = _obj(prov.models)[model_idx]
+    model = obj_array(prov.models)[model_idx]
     if prov.reasoning_models:
-        model[reasoning] = _obj(prov.reasoning_models)[rng.integers(0, len(prov.reasoning_models), int(reasoning.sum()))]
+        model[reasoning] = obj_array(prov.reasoning_models)[rng.integers(0, len(prov.reasoning_models), int(reasoning.sum()))]
     else:
         reasoning[:] = False
     plen = np.array([len(s) for s in prompt_txt]) + np.array([len(s) if s else 0 for s in sys_txt])
@@ -261,7 +180,7 @@ def build_group(
     rtok = np.where(reasoning, rng.lognormal(np.log(rmed), 0.7), 0).astype(np.int64)
     response = None
     if prov.responses:
-        response = _obj([("Let me work through this step by step. " if e else "") + RESPONSE_OPENERS.get(f, "Here you go.")
+        response = obj_array([("Let me work through this step by step. " if e else "") + RESPONSE_OPENERS.get(f, "Here you go.")
                          for f, e in zip(fam.tolist(), elicit.tolist())])
     cols = {"ts": ts, "acct": acct, "api_key_id": api_key, "ip": ip, "user_agent": ua, "model": model,
             "conversation_id": conv_id, "system_prompt": sys_txt, "prompt": prompt_txt, "response": response,
@@ -298,14 +217,14 @@ def _accounts(rng: np.random.Generator, p: Params, prov: ProviderSpec, infra: In
     free = rng.random(n) < p.free_share
     if p.card == "group":
         gcards = idn.fingerprints(rng, int(group.max()) + 1)
-        card = _obj([gcards[g] for g in group.tolist()])
+        card = obj_array([gcards[g] for g in group.tolist()])
     elif p.card == "pool":
-        card = _pick_from(rng, infra.cards, n)
+        card = pick_from(rng, infra.cards, n)
     else:
-        card = _obj(idn.fingerprints(rng, n))
+        card = obj_array(idn.fingerprints(rng, n))
         if p.card == "prepaid":  # virtual cards, a share reused from the operator's stock
             reuse = rng.random(n) < 0.3
-            card[reuse] = _pick_from(rng, infra.cards, int(reuse.sum()))
+            card[reuse] = pick_from(rng, infra.cards, int(reuse.sum()))
     card[free] = None
     kinds_s = idn.choose_keys(rng, p.signup, n)
     age = np.select([kinds_s == "old", kinds_s == "recent"], [rng.uniform(180, 1500, n), rng.uniform(7, 180, n)],
@@ -316,70 +235,6 @@ def _accounts(rng: np.random.Generator, p: Params, prov: ProviderSpec, infra: In
     keys = [["key_" + t for t in idn.random_token(rng, int(k), 12)] for k in n_keys.tolist()]
     return {"account_id": ids, "created_s": a_start - age, "email": email, "payment_fingerprint": card,
             "country": country, "verified": rng.random(n) < p.verified, "tier": tier, "group": group, "keys": keys}
-
-
-def _sticky(rng: np.random.Generator, pool: list[str], how: str, acct: np.ndarray, sess: np.ndarray, ns: int, ne: int) -> np.ndarray:
-    if how == "request":
-        return _pick_from(rng, pool, ne)
-    if how == "account":
-        per = _pick_from(rng, pool, int(acct.max()) + 1 if ne else 0)
-        out = per[acct]
-        drift = rng.random(ne) < 0.05
-        out[drift] = _pick_from(rng, pool, int(drift.sum()))
-        return out
-    return _pick_from(rng, pool, ns)[sess] if ns else np.empty(0, dtype=object)
-
-
-def _ips(rng: np.random.Generator, p: Params, infra: Infra, shared: Shared, country: np.ndarray, group: np.ndarray,
-         acct: np.ndarray, sess: np.ndarray, ns: int, ne: int) -> np.ndarray:
-    n = len(country)
-    mode = np.full(n, p.ip, dtype=object)
-    if p.ip == "mixed":
-        mode = idn.choose_keys(rng, {"cloud": 0.25, "proxy_dc": 0.25, "proxy_resi": 0.35, "home": 0.15}, n)
-    home = _home_ips(rng, country)
-    cloud_blocks = nb.of_kind("cloud")
-    cb = rng.integers(0, len(cloud_blocks), n)
-    cloud = [nb.sample_ips(rng, [cloud_blocks[b]], int(rng.integers(1, 5))) for b in cb.tolist()]
-    gnat = _home_ips(rng, country[np.searchsorted(group, np.arange(int(group.max()) + 1))]) if n else np.empty(0, dtype=object)
-    out = home[acct].copy() if ne else np.empty(0, dtype=object)
-    m_ev = mode[acct] if ne else np.empty(0, dtype=object)
-    r_s = rng.random(ns)
-    r_e = r_s[sess] if ns else np.zeros(0)
-    sel = m_ev == "nat"
-    out[sel] = gnat[group[acct[sel]]]
-    sel = m_ev == "cloud"
-    if sel.any():
-        out[sel] = _obj([cloud[a][int(k) % len(cloud[a])] for a, k in zip(acct[sel].tolist(), rng.integers(0, 8, int(sel.sum())).tolist())])
-    sel = (m_ev == "dev") & (r_e < 0.3)
-    if sel.any():
-        out[sel] = _obj([cloud[a][0] for a in acct[sel].tolist()])
-    for kind, pool in (("proxy_resi", infra.proxy_resi), ("proxy_dc", infra.proxy_dc)):
-        sel = m_ev == kind
-        if sel.any():
-            out[sel] = _sticky(rng, pool, p.ip_sticky, acct, sess, ns, ne)[sel]
-    human = np.isin(m_ev, ["home", "dev", "nat"])
-    vpn_user = rng.random(n) < p.vpn_share
-    sel = human & vpn_user[acct] & (r_e > 0.3)
-    if sel.any():
-        out[sel] = _pick_from(rng, shared.vpn_exits, ns)[sess[sel]]
-    mob = human & ~sel & (rng.random(ns)[sess] < p.mobile_share) if ns else np.zeros(0, bool)
-    if mob.any():
-        cs = country[acct[mob]]
-        out[mob] = _obj([shared.mobile[c][int(k) % len(shared.mobile[c])] for c, k in
-                         zip(cs.tolist(), rng.integers(0, 1 << 30, ns)[sess[mob]].tolist())])
-    return out
-
-
-def _uas(rng: np.random.Generator, p: Params, infra: Infra, acct: np.ndarray, sess: np.ndarray, ns: int, n: int) -> np.ndarray:
-    """Client strings: each account has its own client kind (a mix per persona) and 1-2 versions."""
-    kinds = idn.choose_keys(rng, p.ua, n) if isinstance(p.ua, dict) else np.full(n, p.ua, dtype=object)
-    rot = _pick_from(rng, infra.ua_pool, ns) if ns else np.empty(0, dtype=object)
-    own = [idn.user_agents(rng, k, 2, infra.ua_word if k == "pipeline" else None) if k != "rotating" else []
-           for k in kinds.tolist()]
-    alt = rng.random(ns) < 0.25
-    rot_acct = _pick_from(rng, infra.ua_pool, n)  # a bot instance keeps its client string, sometimes rotates
-    rot = np.where(rng.random(ns) < 0.2, rot, rot_acct[acct[np.searchsorted(sess, np.arange(ns))]] if ns else rot)
-    return _obj([own[a][1 if alt[s] else 0] if own[a] else rot[s] for a, s in zip(acct.tolist(), sess.tolist())])
 
 
 def _habit(rng: np.random.Generator, mean: float, spread: float, n: int) -> np.ndarray:
@@ -414,7 +269,7 @@ def _prompts(rng: np.random.Generator, p: Params, source: PromptSource, fam: np.
             recs[i] = r
     fl = np.flatnonzero(is_follow)
     fo = first_idx[sess[fl]] if len(fl) else np.zeros(0, np.int64)
-    tr = _py(rng)
+    tr = py_rng(rng)
     for i, f0, k in zip(fl.tolist(), fo.tolist(), pos[fl].tolist()):
         r0 = recs[f0]
         recs[i] = (r0[k],) if k < len(r0) else (textgen.followup(tr),)
@@ -439,7 +294,7 @@ def _assemble(rng: np.random.Generator, recs: list[tuple[str, ...]], elicit: np.
     el_pick = rng.integers(0, len(infra.elicit), ne)
     w_pick = rng.integers(0, len(infra.wrappers), ne)
     suffix = rng.random(ne) < infra.elicit_suffix
-    tr = _py(rng)
+    tr = py_rng(rng)
     out = []
     for i in range(ne):
         t = recs[i][0]
@@ -452,18 +307,18 @@ def _assemble(rng: np.random.Generator, recs: list[tuple[str, ...]], elicit: np.
             t = infra.wrappers[w_pick[i]].replace("{i}", str(i)).replace("{p}", t)
         out.append(t)
     sys_map = {"": None, **infra.system}
-    sys_txt = _obj([sys_map[k] or None for k in sys_kind.tolist()])
-    return _obj(out), sys_txt
+    sys_txt = obj_array([sys_map[k] or None for k in sys_kind.tolist()])
+    return obj_array(out), sys_txt
 
 
 def _conversations(rng: np.random.Generator, conv_s: np.ndarray, sess: np.ndarray, ua: np.ndarray, ne: int) -> np.ndarray:
     ns = len(conv_s)
-    sess_ids = _obj(["conv_" + t for t in idn.random_token(rng, ns, 14)])
+    sess_ids = obj_array(["conv_" + t for t in idn.random_token(rng, ns, 14)])
     out = np.empty(ne, dtype=object)
     if ne == 0:
         return out
     in_conv = conv_s[sess]
     out[in_conv] = sess_ids[sess[in_conv]]
     app = np.array([u.startswith(("Mozilla", "ChatApp")) for u in ua.tolist()], bool) & ~in_conv
-    out[app] = _obj(["conv_" + t for t in idn.random_token(rng, int(app.sum()), 14)])
+    out[app] = obj_array(["conv_" + t for t in idn.random_token(rng, int(app.sum()), 14)])
     return out

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,8 +29,9 @@ import pyarrow.parquet as pq
 
 from distillguard.errors import ConfigError
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, LABEL_COLUMNS, arrow_schema
-from distillguard.simulate.corpus import PromptSource, open_source
-from distillguard.simulate.groups import GroupOut, Infra, Shared, build_group, make_infra
+from distillguard.simulate.corpus import open_source
+from distillguard.simulate.groups import GroupOut, build_group
+from distillguard.simulate.infra import Infra, Shared, make_infra
 from distillguard.simulate.personas import BENIGN, CAMPAIGNS
 from distillguard.simulate.scenario import GroupSpec, Params, Scenario, dump_scenario, load_scenario, resolve_params, sample
 
@@ -314,6 +314,3 @@ def _write_events(t: pa.Table, path: Path, fmt: str) -> None:
         con.execute(f"COPY ({sel}) TO '{path}' (FORMAT CSV, HEADER)")
     con.close()
 
-
-def now_utc() -> datetime:  # pragma: no cover - used only for display in the CLI
-    return datetime.now(timezone.utc)
