@@ -41,7 +41,7 @@ class PolicyIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message} [{self.code}]"
+        return f"{self.path}: {self.message} ({self.code})"
 
 
 @dataclass(frozen=True)
