@@ -59,8 +59,9 @@ def resolve_inputs(spec: str | Path, stem: str | None = None) -> list[Path]:
         return [p]
     if p.is_dir():
         files = [f for f in sorted(p.rglob("*")) if f.is_file() and _is_data(f)]
-        if stem:
-            files = [f for f in files if f.name.startswith(stem)]
+        if stem:  # events.parquet, events-01.jsonl, or events/part-0.parquet
+            files = [f for f in files if f.name.startswith(stem)
+                     or any(part.startswith(stem) for part in f.relative_to(p.parent).parts[:-1])]
         if not files:
             what = f"'{stem}*' data files" if stem else "data files"
             raise InputError(f"no {what} in this folder", source=text)
