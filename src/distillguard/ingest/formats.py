@@ -59,9 +59,10 @@ def resolve_inputs(spec: str | Path, stem: str | None = None) -> list[Path]:
         return [p]
     if p.is_dir():
         files = [f for f in sorted(p.rglob("*")) if f.is_file() and _is_data(f)]
-        if stem:  # events.parquet, events-01.jsonl, or events/part-0.parquet
-            files = [f for f in files if f.name.startswith(stem)
-                     or any(part.startswith(stem) for part in f.relative_to(p.parent).parts[:-1])]
+        if stem:  # events.parquet, events-01.jsonl, events/part-0.parquet, or a folder named events*
+            named = [f for f in files if f.name.startswith(stem)
+                     or any(part.startswith(stem) for part in f.relative_to(p).parts[:-1])]
+            files = named if named or not p.name.startswith(stem) else files
         if not files:
             what = f"'{stem}*' data files" if stem else "data files"
             raise InputError(f"no {what} in this folder", source=text)
