@@ -106,7 +106,7 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
     mu = float(np.median(account_scores.column("score").to_numpy(zero_copy_only=False))) \
         if account_scores.num_rows else 0.0
     cheap_of = _cheap_identities(con, accounts)
-    activity = _activity(con, accounts, group_of)
+    activity, hourly_sync = _activity(con, accounts, group_of)
     # template sample rows per group
     s = templates.sample
     acc_index = {a: i for i, a in enumerate(accounts)}
@@ -119,6 +119,9 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
     if lab_ok.any():
         uniq_pairs = np.unique(np.stack([templates.labels[lab_ok], s.account[lab_ok]]), axis=1)
         world_acc = np.bincount(uniq_pairs[0], minlength=len(world_acc))
+    inner = group_of[graph.src] == group_of[graph.dst]
+    e_owner = np.where(inner, graph.src, n)  # edges leaving their group belong to no group
+    e_order, e_starts = _member_rows(ext_group, e_owner)
     a_idx = graph.attributes.column("account_idx").to_numpy()
     a_order, a_starts = _member_rows(ext_group, a_idx)
     a_kind = np.asarray(graph.attributes.column("kind").to_pylist(), dtype=object)
@@ -129,7 +132,8 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         rows = s_order[s_starts[gi]:s_starts[gi + 1]] if s.size else np.zeros(0, np.int64)
         t, n_tpl, examples = template_concentration(templates.labels[rows], s.account[rows], s.raw_hash[rows],
                                                     [s.request_id[i] for i in rows], len(members), world_acc)
-        coverage = kind_coverage(graph, members)
+        coverage = kind_coverage(graph, e_order[e_starts[gi]:e_starts[gi + 1]], len(members))
+        coverage["sync_hours"] = max(coverage.get("sync_hours", 0.0), hourly_sync.get(gi, 0.0))
         shape = shape_of(m, t, coverage, float(cheap_of[members].mean()), len(members), mu=mu,
                          watch=settings.scoring.watch)
         score = shape.score
@@ -209,9 +213,14 @@ def _cheap_identities(con: duckdb.DuckDBPyConnection, accounts: list[str]) -> np
     return out
 
 
-def _activity(con: duckdb.DuckDBPyConnection, accounts: list[str],
-              group_of: np.ndarray) -> dict[int, tuple[Any, Any, int, list[str]]]:
-    """(first_seen, last_seen, requests, a few request ids) per group, in one pass over events."""
+def _activity(con: duckdb.DuckDBPyConnection, accounts: list[str], group_of: np.ndarray
+              ) -> tuple[dict[int, tuple[Any, Any, int, list[str]]], dict[int, float]]:
+    """Per group: (first_seen, last_seen, requests, a few request ids), and hourly synchronisation.
+
+    Synchronisation is the share of members whose hourly activity vector correlates
+    (cosine ≥ 0.6) with the rest of the group's: accounts driven by one scheduler work
+    the same hours; people in one place do not keep identical hours for days.
+    """
     sel = np.flatnonzero(group_of >= 0)
     tab = pa.table({"account_id": [accounts[i] for i in sel.tolist()], "grp": group_of[sel]})
     con.register("_dg_campaign_members", tab)
@@ -219,9 +228,30 @@ def _activity(con: duckdb.DuckDBPyConnection, accounts: list[str],
         rows = con.sql("""select m.grp, min(e.ts), max(e.ts), count(*),
                                  list(e.request_id order by hash(e.request_id), e.request_id)[1:5]
                           from events e join _dg_campaign_members m using (account_id) group by 1""").fetchall()
+        hours = con.sql("""select m.grp, e.account_id, epoch(e.ts)::bigint // 3600 as hr, count(*)::double as n
+                           from events e join _dg_campaign_members m using (account_id)
+                           group by 1, 2, 3 order by 1, 2, 3""").fetchall()
     finally:
         con.unregister("_dg_campaign_members")
-    return {int(g): (lo, hi, int(c), list(ids or [])) for g, lo, hi, c, ids in rows}
+    info = {int(g): (lo, hi, int(c), list(ids or [])) for g, lo, hi, c, ids in rows}
+    by_group: dict[int, dict[str, dict[int, float]]] = {}
+    for g, acc, hr, n in hours:
+        by_group.setdefault(int(g), {}).setdefault(acc, {})[int(hr)] = n
+    sync: dict[int, float] = {}
+    for g, members in by_group.items():
+        if len(members) < 2:
+            continue
+        hrs = sorted({h for v in members.values() for h in v})
+        col = {h: j for j, h in enumerate(hrs)}
+        mat = np.zeros((len(members), len(hrs)))
+        for i, v in enumerate(members.values()):
+            for h, n in v.items():
+                mat[i, col[h]] = n
+        mat /= np.linalg.norm(mat, axis=1, keepdims=True)
+        rest = mat.sum(axis=0, keepdims=True) - mat
+        rest /= np.maximum(np.linalg.norm(rest, axis=1, keepdims=True), 1e-12)
+        sync[g] = float(((mat * rest).sum(axis=1) >= 0.6).mean())
+    return info, sync
 
 
 def _summary(size: int, infra: dict[str, Any], t: float, sync: float, cheap: float, requests: int,

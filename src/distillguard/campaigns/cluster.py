@@ -28,7 +28,7 @@ def communities(graph: AccountGraph, *, resolution: float = 0.5, seed: int = 7, 
     g = ig.Graph(n=len(nodes), edges=edges.tolist(), directed=False)
     g.es["weight"] = graph.density.tolist()
     part = la.find_partition(g, la.CPMVertexPartition, weights="weight",
-                             resolution_parameter=resolution, seed=seed, n_iterations=-1)
+                             resolution_parameter=resolution, seed=seed, n_iterations=3)
     member = np.asarray(part.membership)
     groups = [np.sort(nodes[member == c]) for c in range(int(member.max()) + 1)]
     groups = [grp for grp in groups if len(grp) >= min_size]

@@ -40,8 +40,9 @@ KIND_WEIGHTS: dict[str, float] = {
     "disposable_email": 0.3,  # same throwaway-mail domain
     "signup_burst": 0.6,  # created within the same 10 minutes
     "template": 1.0,  # send prompts from the same template cluster
-    "sync_start": 0.5,  # first request within the same 10 minutes
-    "sync_hours": 0.8,  # near-identical sets of active hours (MinHash/LSH over hour ids)
+    "sync_start": 0.25,  # first request within the same 2 minutes (never a tie on its own)
+    "sync_hours": 0.0,  # near-identical active-hour sets (MinHash/LSH); off: chance overlaps at scale,
+                        # synchronisation is measured inside communities instead (score.py)
 }
 """Base weight of each attribute kind (docs/campaigns.md explains each)."""
 
@@ -72,13 +73,14 @@ class GraphParams:
     weights: dict[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
     window_hours: int = 24
     burst_minutes: int = 10
+    start_minutes: int = 2
     clique_max: int = 40
     max_bucket: int = 2000
     reference_population: int = 200
-    min_edge_weight: float = 0.2
+    min_edge_weight: float = 0.3
     min_template_prompts: int = 2
     template_max_share: float = 0.1  # a template a tenth of the world uses is a popular phrasing, not a tie
-    min_active_hours: int = 3
+    min_active_hours: int = 6
 
 
 def email_shape(email: str | None) -> str | None:
@@ -146,9 +148,11 @@ def collect_attributes(con: duckdb.DuckDBPyConnection, templates: WorldTemplates
     if "user_agent" in cols:
         add(con.sql("select distinct account_id, user_agent from events where user_agent is not null").fetchall(),
             "user_agent")
-    add(con.sql(f"select account_id, epoch(min(ts))::bigint // {burst * 60} from events group by 1").fetchall(),
+    start = max(1, int(params.start_minutes))
+    add(con.sql(f"select account_id, epoch(min(ts))::bigint // {start * 60} from events group by 1").fetchall(),
         "sync_start")
-    add(_sync_hours(con, params), "sync_hours")
+    if params.weights.get("sync_hours", 0.0) > 0:
+        add(_sync_hours(con, params), "sync_hours")
     if _has_table(con, "accounts"):
         acc = con.sql("select account_id, payment_fingerprint, email, signup_ip, "
                       f"epoch(created_at)::bigint // {burst * 60} from accounts").fetchall()

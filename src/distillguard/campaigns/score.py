@@ -45,16 +45,20 @@ def member_evidence(scores: np.ndarray) -> float:
     return float(0.5 * scores.mean() + 0.5 * np.quantile(scores, 0.75))
 
 
-def kind_coverage(graph: AccountGraph, members: np.ndarray) -> dict[str, float]:
-    """Per edge kind: share of members tied to another member by that kind."""
-    inside = np.zeros(len(graph.accounts), dtype=bool)
-    inside[members] = True
-    e = inside[graph.src] & inside[graph.dst]
+def kind_coverage(graph: AccountGraph, edges: np.ndarray, n_members: int) -> dict[str, float]:
+    """Per edge kind: share of members tied to another member by that kind.
+
+    ``edges`` are the indexes of the graph's edges with both ends in the group.
+    """
     out: dict[str, float] = {}
+    if len(edges) == 0:
+        return out
+    kw = graph.kind_weight[edges]
+    src, dst = graph.src[edges], graph.dst[edges]
     for k, name in enumerate(graph.kind_names):
-        sel = e & (graph.kind_weight[:, k] > 0)
+        sel = kw[:, k] > 0
         if sel.any():
-            out[name] = len(np.unique(np.concatenate([graph.src[sel], graph.dst[sel]]))) / len(members)
+            out[name] = len(np.unique(np.concatenate([src[sel], dst[sel]]))) / n_members
     return out
 
 
