@@ -106,3 +106,9 @@ def test_bad_policy_files_are_config_errors(tmp_path) -> None:  # type: ignore[n
         parse_policy("[policy]\nname='x'\nversion='1'\nallowed_tlp=['purple']\nallowed_indicator_kinds=[]\n[types]\n")
     with pytest.raises(ConfigError):
         load_policy(tmp_path / "missing.toml")
+
+
+def test_uuid_digit_runs_are_not_cards() -> None:
+    # found by the collective bench: a Luhn-valid digit run inside a random sighting id
+    assert scan_text("sighting--34007043-5928-4673-b723-29f8d00ce316", POLICY) == []
+    assert [c for c, _ in scan_text("paid with 4111-1111-1111-1111", POLICY)] == ["pii-card"]
