@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
@@ -130,7 +131,7 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
     for gi, members in enumerate(groups):
         m = member_evidence(score_of[members])
         rows = s_order[s_starts[gi]:s_starts[gi + 1]] if s.size else np.zeros(0, np.int64)
-        t, n_tpl, examples = template_concentration(templates.labels[rows], s.account[rows], s.raw_hash[rows],
+        t, n_tpl, examples, tpl_users = template_concentration(templates.labels[rows], s.account[rows], s.raw_hash[rows],
                                                     [s.request_id[i] for i in rows], len(members), world_acc)
         coverage = kind_coverage(graph, e_order[e_starts[gi]:e_starts[gi + 1]], len(members))
         coverage["sync_hours"] = max(coverage.get("sync_hours", 0.0), hourly_sync.get(gi, 0.0))
@@ -140,10 +141,10 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         if score < cfg.report_threshold:
             continue
         arows = a_order[a_starts[gi]:a_starts[gi + 1]]
-        infra = _shared_infrastructure(a_kind[arows], a_value[arows], a_idx[arows], coverage, len(members))
+        infra = _shared_infrastructure(a_kind[arows], a_value[arows], a_idx[arows], coverage, len(members),
+                                       GraphParams().burst_minutes)
         if n_tpl:
-            infra["template"] = {"accounts": round(coverage.get("template", 0.0) * len(members)),
-                                 "values": n_tpl, "share_of_prompts": round(t, 3)}
+            infra["template"] = {"accounts": tpl_users, "values": n_tpl, "share_of_prompts": round(t, 3)}
         sig_means = {c[2:]: float(sig_of[members, j].mean()) for j, c in enumerate(sig_cols)}
         signals = {"member_score_mean": float(score_of[members].mean()), "member_evidence": m,
                    "template_concentration": t, "synchronisation": shape.s, "cheap_identities": shape.c,
@@ -175,7 +176,7 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
 
 
 def _shared_infrastructure(kinds: np.ndarray, values: np.ndarray, owners: np.ndarray, coverage: dict[str, float],
-                           size: int) -> dict[str, Any]:
+                           size: int, burst_minutes: int = 10) -> dict[str, Any]:
     """Per infrastructure kind: members tied by it, distinct shared values, the commonest (provider-local)."""
     out: dict[str, Any] = {}
     for kind in INFRA_KINDS:
@@ -184,7 +185,10 @@ def _shared_infrastructure(kinds: np.ndarray, values: np.ndarray, owners: np.nda
             continue
         holders: dict[str, set[int]] = {}
         for v, o in zip(values[sel].tolist(), owners[sel].tolist()):
-            holders.setdefault(v.split("|")[0], set()).add(o)
+            shown = v.split("|")[0]
+            if kind == "signup_burst":  # bucket number → start of the burst
+                shown = datetime.fromtimestamp(int(v) * burst_minutes * 60, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+            holders.setdefault(shown, set()).add(o)
         shared = Counter({v: len(h) for v, h in holders.items() if len(h) >= 2})
         if not shared:
             continue
@@ -254,15 +258,22 @@ def _activity(con: duckdb.DuckDBPyConnection, accounts: list[str], group_of: np.
     return info, sync
 
 
+def _plural(label: str, n: int) -> str:
+    if n == 1:
+        return label
+    return label + ("es" if label.endswith(("s", "sh", "ch")) else "s")
+
+
 def _summary(size: int, infra: dict[str, Any], t: float, sync: float, cheap: float, requests: int,
              mean_score: float) -> str:
-    parts = [f"{v['values']} {KIND_LABELS.get(k, k)}{'s' if v['values'] != 1 else ''}" for k, v in infra.items()
+    parts = [f"{v['values']} {_plural(KIND_LABELS.get(k, k), v['values'])}" for k, v in infra.items()
              if k in KIND_LABELS]
     text = f"{size} accounts"
     if parts:
         text += " sharing " + ", ".join(parts)
     if t > 0:
-        text += f"; {t:.0%} of their prompts fill {infra.get('template', {}).get('values', 0)} shared templates"
+        k = infra.get("template", {}).get("values", 0)
+        text += f"; {t:.0%} of their prompts fill {k} shared {_plural('template', k)}"
     if sync >= 0.5:
         text += f"; {sync:.0%} start or work in sync"
     if cheap >= 0.5:

@@ -64,18 +64,19 @@ def kind_coverage(graph: AccountGraph, edges: np.ndarray, n_members: int) -> dic
 
 def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np.ndarray, request_ids: list[str],
                            n_members: int, world_accounts: np.ndarray | None = None,
-                           min_inside: float = 0.5) -> tuple[float, int, list[str]]:
+                           min_inside: float = 0.5) -> tuple[float, int, list[str], int]:
     """Share of the members' sampled prompts in templates the group shares, × slot diversity.
 
     Arguments are the members' rows of the world template sample. A template counts when
     at least max(2, 10% of members) use it *and*, if ``world_accounts`` (accounts per
     template in the whole world) is given, at least ``min_inside`` of its users are
     members: a phrasing half the world uses ("can you put that in a table?") says
-    nothing about this group. Returns (t, shared templates, example request ids).
+    nothing about this group. Returns (t, shared templates, example request ids, members
+    using a shared template).
     """
     ok = labels >= 0
     if len(labels) == 0 or not ok.any():
-        return 0.0, 0, []
+        return 0.0, 0, [], 0
     pairs = np.unique(np.stack([labels[ok], account[ok]]), axis=1)
     tpl, n_acc = np.unique(pairs[0], return_counts=True)
     keep = n_acc >= max(2, math.ceil(0.1 * n_members))
@@ -85,11 +86,12 @@ def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np
     in_shared = ok & np.isin(labels, shared)
     n_in = int(in_shared.sum())
     if n_in == 0:
-        return 0.0, 0, []
+        return 0.0, 0, [], 0
     distinct = len(np.unique(raw_hash[in_shared]))
     t = (n_in / len(labels)) * (distinct / n_in)
     examples = [request_ids[i] for i in np.flatnonzero(in_shared)[:5]]
-    return float(t), int(len(shared)), examples
+    users = len(np.unique(account[in_shared]))
+    return float(t), int(len(shared)), examples, users
 
 
 @dataclass(frozen=True)
