@@ -56,8 +56,12 @@ def test_sketch_is_deterministic_and_masks_slots() -> None:
     b = minhash.sketch(["What is 17 times 23? Explain.", "What is 9 times 31? Explain.", "Name a color"])
     assert np.array_equal(a.bands, b.bands) and np.array_equal(a.exact, b.exact)
     assert a.exact[0] == a.exact[1] and a.exact[0] != a.exact[2]
-    # Known stable value: signatures must never depend on the process (no hash() salt).
     assert int(minhash.sketch(["hello world"]).exact[0]) == int(minhash.sketch(["Hello   WORLD"]).exact[0])
+    # Pinned values: sketches must not depend on the process (no hash() salt) or change
+    # silently, or every stored corpus index would stop matching (bump SKETCH_VERSION).
+    assert int(minhash.sketch(["hello world"]).exact[0]) == 1032336978744518285
+    assert minhash.sketch(["Solve 2+2 step by step please now"]).bands[0, :2].tolist() == [
+        1825603329608563974, 9069263131040646733]
 
 
 def test_near_duplicates_cluster_and_strangers_do_not() -> None:
@@ -101,3 +105,11 @@ def test_deterministic_across_runs() -> None:
 def test_empty_events() -> None:
     out = Templating().detect(_ctx({}))
     assert out.num_rows == 0 and out.schema == SIGNAL_SCHEMA
+
+
+def test_null_and_odd_prompts_are_safe() -> None:
+    sk = minhash.sketch([None, "", "   ", "数学题：小明有5个苹果", "x" * 50_000, "tab\tand\nnewline words here"])
+    assert sk.exact[0] == 0 and sk.exact[1] == 0 and sk.exact[2] == 0
+    assert sk.n_tokens[3] > 5  # CJK characters are tokens of their own
+    assert sk.n_tokens[4] == 3  # head, the "…" joint, tail of a prompt with no spaces
+    assert (sk.bands[3:] != 0).all()
