@@ -132,7 +132,7 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         m = member_evidence(score_of[members])
         rows = s_order[s_starts[gi]:s_starts[gi + 1]] if s.size else np.zeros(0, np.int64)
         t, n_tpl, examples, tpl_users = template_concentration(templates.labels[rows], s.account[rows], s.raw_hash[rows],
-                                                    [s.request_id[i] for i in rows], len(members), world_acc)
+                                                    s.request_id.take(pa.array(rows)), len(members), world_acc)
         coverage = kind_coverage(graph, e_order[e_starts[gi]:e_starts[gi + 1]], len(members))
         coverage["sync_hours"] = max(coverage.get("sync_hours", 0.0), hourly_sync.get(gi, 0.0))
         shape = shape_of(m, t, coverage, float(cheap_of[members].mean()), len(members), mu=mu,

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from distillguard.campaigns.graph import IDENTITY_KINDS, NETWORK_KINDS, SYNC_KINDS, AccountGraph
 
@@ -62,7 +63,7 @@ def kind_coverage(graph: AccountGraph, edges: np.ndarray, n_members: int) -> dic
     return out
 
 
-def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np.ndarray, request_ids: list[str],
+def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np.ndarray, request_ids: pa.Array,
                            n_members: int, world_accounts: np.ndarray | None = None,
                            min_inside: float = 0.5) -> tuple[float, int, list[str], int]:
     """Share of the members' sampled prompts in templates the group shares, × slot diversity.
@@ -89,7 +90,7 @@ def template_concentration(labels: np.ndarray, account: np.ndarray, raw_hash: np
         return 0.0, 0, [], 0
     distinct = len(np.unique(raw_hash[in_shared]))
     t = (n_in / len(labels)) * (distinct / n_in)
-    examples = [request_ids[i] for i in np.flatnonzero(in_shared)[:5]]
+    examples = [str(r) for r in request_ids.take(pa.array(np.flatnonzero(in_shared)[:5])).to_pylist()]
     users = len(np.unique(account[in_shared]))
     return float(t), int(len(shared)), examples, users
 

@@ -61,12 +61,16 @@ def score_matches(sample: PromptSample, idx: CorpusIndex, *, min_bands: int = 2,
     n_hit = np.bincount(sample.account[hit], minlength=n_acc)
     by_acc_src: dict[int, Counter[int]] = {}
     examples: dict[int, list[str]] = {}
-    for i in np.flatnonzero(hit):
+    ex_rows: list[int] = []
+    for i in np.flatnonzero(hit).tolist():
         a = int(sample.account[i])
         by_acc_src.setdefault(a, Counter())[int(m.source[i])] += 1
-        ex = examples.setdefault(a, [])
-        if len(ex) < 3:
-            ex.append(sample.request_id[i])
+        if len(examples.setdefault(a, [])) < 3:
+            examples[a].append("")
+            ex_rows.append(i)
+    for i, rid in zip(ex_rows, sample.request_ids(ex_rows)):
+        ex = examples[int(sample.account[i])]
+        ex[ex.index("")] = rid
     rows = []
     for a, acc in enumerate(sample.accounts):
         ns, nh, total = int(n_sampled[a]), int(n_hit[a]), int(sample.totals[a])

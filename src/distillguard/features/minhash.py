@@ -172,12 +172,19 @@ class Sketch:
     bands: np.ndarray  # (n, BANDS) uint64; rows of empty prompts are all zero
     exact: np.ndarray  # (n,) uint64; 0 for empty prompts
     n_tokens: np.ndarray  # (n,) int64
-    fingerprint: np.ndarray | None = None  # (n, NUM_PERM) uint16: low bits of each signature value
+    fingerprint: np.ndarray | None = None  # (n, NUM_PERM) uint16: low bits of real bins (odd); 0 = borrowed bin
 
 
 def similarity(fp_a: np.ndarray, fp_b: np.ndarray) -> np.ndarray:
-    """Estimated Jaccard similarity of row pairs from 16-bit signature fingerprints."""
-    return (fp_a == fp_b).mean(axis=-1)
+    """Jaccard estimate of row pairs from fingerprints: one-permutation estimator.
+
+    Equal real bins over bins real in either row (Li, Owen & Zhang 2012): borrowed
+    (densified) bins are ignored, so two short prompts are not judged alike on copies.
+    """
+    real_a, real_b = fp_a != 0, fp_b != 0
+    eq = (fp_a == fp_b) & real_a & real_b
+    union = (real_a | real_b).sum(axis=-1)
+    return np.where(union > 0, eq.sum(axis=-1) / np.maximum(union, 1), 0.0)
 
 
 def signatures(tok: Tokens, n: int, *, num_perm: int = NUM_PERM, head: int = HEAD_TOKENS,
@@ -203,12 +210,24 @@ def signatures(tok: Tokens, n: int, *, num_perm: int = NUM_PERM, head: int = HEA
 
 
 def _oph(hashes: np.ndarray, owner: np.ndarray, n: int, num_perm: int) -> np.ndarray:
-    """One-permutation MinHash of the sets {hashes[owner == i]}: top bits pick the bin."""
+    """One-permutation MinHash of the sets {hashes[owner == i]}: top bits pick the bin.
+
+    Densified bins carry bit 58 set, so :func:`filled_bins` can tell them from real ones.
+    """
     shift = _U64(64 - int(np.log2(num_perm)))
     bins = (hashes >> shift).astype(np.int64)
     sig = np.full(n * num_perm, _EMPTY, dtype=np.uint64)
     np.minimum.at(sig, owner * num_perm + bins, hashes & _MASK58)
-    return _densify(sig.reshape(n, num_perm))
+    sig = sig.reshape(n, num_perm)
+    empty = sig == _EMPTY
+    dense = _densify(sig)
+    dense[empty] |= _U64(1 << 58)
+    return dense
+
+
+def filled_bins(sig: np.ndarray) -> np.ndarray:
+    """(n, num_perm) bool: bins that hold a real shingle minimum (not borrowed)."""
+    return (sig & _U64(1 << 58)) == 0
 
 
 def set_band_keys(values: np.ndarray, owner: np.ndarray, n: int, *, num_perm: int = 32, bands: int = 8) -> np.ndarray:
@@ -301,7 +320,7 @@ def sketch(texts: pa.Array | pa.ChunkedArray | list[str | None], *, num_perm: in
     sig = signatures(tok, n, num_perm=num_perm)
     keys = band_keys(sig, bands)
     keys[tok.counts == 0] = 0
-    fp = (sig & _U64(0xFFFF)).astype(np.uint16)
+    fp = np.where(filled_bins(sig), (sig & _U64(0xFFFF)) | _U64(1), 0).astype(np.uint16)
     return Sketch(keys, exact_hashes(tok, n), tok.counts, fp)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -36,7 +37,7 @@ class PromptSample:
 
     accounts: list[str]  # account ids; ``account`` indexes into this list
     account: np.ndarray  # int64 (n,)
-    request_id: list[str]
+    request_id: pa.Array  # string ids (an Arrow array: millions of ids as Python strings cost too much)
     raw_hash: np.ndarray  # uint64 (n,): hash of the unmasked prompt (slot values differ)
     sketch: minhash.Sketch
     totals: np.ndarray  # int64 per account: all its prompts in the window, not only sampled
@@ -44,6 +45,10 @@ class PromptSample:
     @property
     def size(self) -> int:
         return len(self.account)
+
+    def request_ids(self, rows: np.ndarray | list[int]) -> list[str]:
+        """Request ids of the given sample rows."""
+        return [str(x) for x in self.request_id.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()]
 
 
 def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch_rows: int = 50_000,
@@ -53,7 +58,7 @@ def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch
         f"select account_id, count(*)::bigint as n from {table} group by account_id order by account_id"
     ).to_arrow_table()
     accounts = totals_tbl.column("account_id").to_pylist()
-    index = {a: i for i, a in enumerate(accounts)}
+    account_set = totals_tbl.column("account_id").combine_chunks()
     reader = con.sql(
         f"""select account_id, request_id, prompt, hash(coalesce(prompt, '')) as raw_hash
             from (select account_id, request_id, prompt,
@@ -65,9 +70,9 @@ def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch
     for batch in reader:
         if batch.num_rows == 0:
             continue
-        ids = batch.column(0).to_pylist()
-        acc_parts.append(np.fromiter((index[a] for a in ids), dtype=np.int64, count=len(ids)))
-        rid_parts.extend(batch.column(1).to_pylist())
+        acc_parts.append(pc.index_in(batch.column(0), value_set=account_set).to_numpy(zero_copy_only=False)
+                         .astype(np.int64))
+        rid_parts.append(batch.column(1).cast(pa.string()))
         raw_parts.append(batch.column(3).to_numpy(zero_copy_only=False).astype(np.uint64))
         sketches.append(minhash.sketch(batch.column(2)))
     if sketches:
@@ -81,11 +86,12 @@ def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch
                             np.zeros((0, minhash.NUM_PERM), np.uint16))
         account, raw = np.zeros(0, np.int64), np.zeros(0, np.uint64)
     totals = totals_tbl.column("n").to_numpy().astype(np.int64)
-    return PromptSample(accounts, account, rid_parts, raw, sk, totals)
+    rids = pa.concat_arrays(rid_parts) if rid_parts else pa.array([], pa.string())
+    return PromptSample(accounts, account, rids, raw, sk, totals)
 
 
 def cluster_prompts(bands: np.ndarray, eligible: np.ndarray, fingerprint: np.ndarray | None = None,
-                    verify: float = 0.5) -> np.ndarray:
+                    verify: float = 0.6) -> np.ndarray:
     """Connected components of the "shares an LSH band" graph; -1 for ineligible prompts.
 
     Each prompt is linked to the first prompt of every band bucket it falls in, and, when
@@ -192,11 +198,13 @@ def account_stats(sample: PromptSample, labels: np.ndarray, min_per_template: in
         top_cnt[p_acc[order][first]] = p_cnt[order][first]
         np.maximum.at(sharing, p_acc, accounts_per_tpl[p_tpl])
     examples: list[list[str]] = [[] for _ in range(n_acc)]
-    is_top = lab & (labels == top_tpl[sample.account])
-    for i in np.flatnonzero(is_top):
-        ex = examples[sample.account[i]]
-        if len(ex) < 3:
-            ex.append(sample.request_id[i])
+    is_top = np.flatnonzero(lab & (labels == top_tpl[sample.account]))
+    if len(is_top):
+        acc_top = sample.account[is_top]
+        first = np.searchsorted(acc_top, acc_top, side="left")  # sample rows are sorted by account
+        keep = is_top[(np.arange(len(is_top)) - first) < 3]
+        for i, rid in zip(keep.tolist(), sample.request_ids(keep)):
+            examples[sample.account[i]].append(rid)
     stats = pa.table({
         "account_id": pa.array(sample.accounts, pa.string()),
         "n_total": sample.totals,
