@@ -148,7 +148,8 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
         sig_means = {c[2:]: float(sig_of[members, j].mean()) for j, c in enumerate(sig_cols)}
         signals = {"member_score_mean": float(score_of[members].mean()), "member_evidence": m,
                    "template_concentration": t, "synchronisation": shape.s, "cheap_identities": shape.c,
-                   "identity_ties": shape.identity, "network_ties": shape.network, "gate": shape.gate, **{f"signal_{k}": v for k, v in sig_means.items()}}
+                   "identity_ties": shape.identity, "network_ties": shape.network, "client_ties": shape.client,
+                   "gate": shape.gate, **{f"signal_{k}": v for k, v in sig_means.items()}}
         fired = [k for k, v in sig_means.items() if v >= 0.3] + ["many_accounts"]
         if t >= 0.3:
             fired.append("templating")

@@ -7,13 +7,14 @@ evidence ``m`` (mean blended with the upper quartile), and its shape can only li
 proportion to a gate that opens as behavioural evidence ``b = max(m, t)`` rises from the
 world's median account score ``μ`` to the watch threshold:
 
-    shape = 1 − (1 − 0.7·I·(0.3 + 0.7c))(1 − 0.3·N)(1 − 0.7·t)(1 − 0.4·s)(1 − 0.3·c)(1 − 0.2·z)
+    shape = 1 − (1 − 0.7·I·(0.3 + 0.7c))(1 − 0.3·N)(1 − 0.25·U)(1 − 0.7·t)(1 − 0.4·s)(1 − 0.3·c)(1 − 0.2·z)
     gate  = clip((b − μ) / (watch − μ), 0, 1)
     score = m + (1 − m) · shape · gate
 
 with I the share of members tied by a cheap-identity attribute (card, email pattern,
 disposable domain, signup burst; counted fully only for cheap identities, since an
-agency's verified seats on one card are a customer), N by the network (IP, subnet, signup subnet), t the
+agency's verified seats on one card are a customer), U by a rare client string
+(scraper tooling; popular SDKs and browsers weigh nothing by rarity), N by the network (IP, subnet, signup subnet), t the
 template concentration, s synchronised activity, c cheap identities (disposable email,
 or unverified and used within two days of signup) and z a size term. Relative gating
 keeps the formula meaningful whatever the scale of the account scores. A hydra whose
@@ -32,7 +33,8 @@ import pyarrow as pa
 
 from distillguard.campaigns.graph import IDENTITY_KINDS, NETWORK_KINDS, SYNC_KINDS, AccountGraph
 
-SHAPE_WEIGHTS = {"identity": 0.7, "network": 0.3, "template": 0.7, "sync": 0.4, "cheap": 0.3, "size": 0.2}
+SHAPE_WEIGHTS = {"identity": 0.7, "network": 0.3, "client": 0.25, "template": 0.7, "sync": 0.4, "cheap": 0.3,
+                 "size": 0.2}
 
 def campaign_id(account_ids: list[str]) -> str:
     """Deterministic id: a hash of the sorted member ids."""
@@ -100,6 +102,7 @@ class Shape:
     m: float  # member evidence
     identity: float
     network: float
+    client: float  # share of members tied by a (rare) client string
     t: float
     s: float
     c: float
@@ -117,6 +120,7 @@ class Shape:
     def shape(self) -> float:
         w = SHAPE_WEIGHTS
         return 1.0 - ((1 - w["identity"] * self.identity_effective) * (1 - w["network"] * self.network)
+                      * (1 - w["client"] * self.client)
                       * (1 - w["template"] * self.t) * (1 - w["sync"] * self.s) * (1 - w["cheap"] * self.c)
                       * (1 - w["size"] * self.z))
 
@@ -138,5 +142,6 @@ def shape_of(m: float, t: float, coverage: dict[str, float], cheap: float, size:
     def best(kinds: tuple[str, ...]) -> float:
         return max([coverage.get(k, 0.0) for k in kinds] + [0.0])
 
-    return Shape(m=m, identity=best(IDENTITY_KINDS), network=best(NETWORK_KINDS), t=t, s=best(SYNC_KINDS), c=cheap,
+    return Shape(m=m, identity=best(IDENTITY_KINDS), network=best(NETWORK_KINDS), client=coverage.get("user_agent", 0.0),
+                 t=t, s=best(SYNC_KINDS), c=cheap,
                  z=1.0 - math.exp(-max(0, size - 2) / 20.0), mu=mu, watch=watch)
