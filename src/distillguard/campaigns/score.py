@@ -7,7 +7,7 @@ evidence ``m`` (mean blended with the upper quartile), and its shape can only li
 proportion to a gate that opens as behavioural evidence ``b = max(m, t)`` rises from the
 world's median account score ``μ`` to the watch threshold:
 
-    shape = 1 − (1 − 0.7·I·(0.3 + 0.7c))(1 − 0.3·N)(1 − 0.25·U)(1 − 0.7·t)(1 − 0.4·s)(1 − 0.3·c)(1 − 0.2·z)
+    shape = 1 − (1 − 0.85·I·(0.3 + 0.7c))(1 − 0.3·N)(1 − 0.25·U)(1 − 0.7·t)(1 − 0.4·s)(1 − 0.4·c)(1 − 0.2·z)
     gate  = clip((b − μ) / (watch − μ), 0, 1)
     score = m + (1 − m) · shape · gate
 
@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from distillguard.campaigns.graph import IDENTITY_KINDS, NETWORK_KINDS, SYNC_KINDS, AccountGraph
 
-SHAPE_WEIGHTS = {"identity": 0.7, "network": 0.3, "client": 0.25, "template": 0.7, "sync": 0.4, "cheap": 0.3,
+SHAPE_WEIGHTS = {"identity": 0.85, "network": 0.3, "client": 0.25, "template": 0.7, "sync": 0.4, "cheap": 0.4,
                  "size": 0.2}
 
 def campaign_id(account_ids: list[str]) -> str:
