@@ -19,6 +19,7 @@ import json
 import random
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,25 +37,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def corpus_prompts(corpus: Path, limit: int) -> list[str]:
+    """Up to ``limit`` prompts taken evenly from every corpus file (a realistic length mix)."""
+    files = sorted(corpus.rglob("*.jsonl.gz"))
+    per_file = max(1, limit // max(1, len(files)))
     out: list[str] = []
-    for f in sorted(corpus.rglob("*.jsonl.gz")):
-        for p in iter_prompts(f):
+    for f in files:
+        for i, p in enumerate(iter_prompts(f)):
+            if i >= per_file:
+                break
             out.append(p)
-            if len(out) >= limit:
-                return out
-    return out
+    return out[:limit]
 
 
 def bench_sketch(prompts: list[str]) -> dict[str, float]:
     arr = pa.array(prompts, pa.large_string())
     minhash.sketch(arr.slice(0, 1000))
+    batches = [arr.slice(i, 20_000) for i in range(0, len(prompts), 20_000)]
     t = time.perf_counter()
-    for i in range(0, len(prompts), 50_000):
-        minhash.sketch(arr.slice(i, 50_000))
+    for b in batches:
+        minhash.sketch(b)
     dt = time.perf_counter() - t
+    with ThreadPoolExecutor(2) as pool:  # as features.templates.sample_prompts does
+        t = time.perf_counter()
+        list(pool.map(minhash.sketch, batches))
+        dt2 = time.perf_counter() - t
     chars = sum(len(p) for p in prompts) / len(prompts)
     return {"prompts": len(prompts), "mean_chars": round(chars, 1), "seconds": round(dt, 2),
-            "prompts_per_s": round(len(prompts) / dt)}
+            "prompts_per_s": round(len(prompts) / dt), "prompts_per_s_2_threads": round(len(prompts) / dt2)}
 
 
 def bench_index(corpus: Path, tmp: Path) -> dict[str, float]:

@@ -61,7 +61,8 @@ def find_campaigns(ctx: ScanContext, account_scores: pa.Table, settings: Setting
     tp = dict(tpl_cfg.params) if tpl_cfg else {}
     templates = world_templates(ctx.con, per_account=int(tp.get("per_account", cfg.per_account)),
                                 min_tokens=int(tp.get("min_tokens", 8)),
-                                min_per_template=int(tp.get("min_per_template", 3)), cache=ctx.artefacts)
+                                min_per_template=int(tp.get("min_per_template", 3)),
+                                threads=settings.engine.threads, cache=ctx.artefacts)
     attrs = collect_attributes(ctx.con, templates, params)
     scored = account_scores.column("account_id").to_pylist() if account_scores.num_rows else []
     accounts = sorted(set(scored) | set(attrs.column("account_id").to_pylist()))

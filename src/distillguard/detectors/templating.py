@@ -28,15 +28,17 @@ class Templating(Detector):
     description = "share of an account's prompts in near-duplicate template clusters (masked MinHash/LSH)"
 
     def __init__(self, *, per_account: int = 400, min_tokens: int = 8, min_per_template: int = 3,
-                 saturation: float = 30.0) -> None:
+                 saturation: float = 30.0, threads: int = 2) -> None:
         self.per_account = per_account
+        self.threads = threads
         self.min_tokens = min_tokens
         self.min_per_template = min_per_template
         self.saturation = saturation
 
     def detect(self, ctx: ScanContext) -> pa.Table:
         world = world_templates(ctx.con, per_account=self.per_account, min_tokens=self.min_tokens,
-                                min_per_template=self.min_per_template, cache=ctx.artefacts)
+                                min_per_template=self.min_per_template, threads=self.threads,
+                                cache=ctx.artefacts)
         if world.stats.num_rows == 0:
             return empty_signal()
         rows = []

@@ -15,6 +15,8 @@ prompt of every band bucket it falls in), so no pairwise comparison is ever made
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +53,8 @@ class PromptSample:
         return [str(x) for x in self.request_id.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()]
 
 
-def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch_rows: int = 50_000,
-                   table: str = "events") -> PromptSample:
+def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch_rows: int = 20_000,
+                   table: str = "events", threads: int = 2) -> PromptSample:
     """Sketch up to ``per_account`` prompts per account, chosen by hash(request_id)."""
     totals_tbl = con.sql(
         f"select account_id, count(*)::bigint as n from {table} group by account_id order by account_id"
@@ -67,14 +69,22 @@ def sample_prompts(con: duckdb.DuckDBPyConnection, per_account: int = 400, batch
             where rn <= {int(per_account)} order by account_id, request_id"""
     ).to_arrow_reader(batch_rows)
     acc_parts, rid_parts, raw_parts, sketches = [], [], [], []
-    for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        acc_parts.append(pc.index_in(batch.column(0), value_set=account_set).to_numpy(zero_copy_only=False)
-                         .astype(np.int64))
-        rid_parts.append(batch.column(1).cast(pa.string()))
-        raw_parts.append(batch.column(3).to_numpy(zero_copy_only=False).astype(np.uint64))
-        sketches.append(minhash.sketch(batch.column(2)))
+    # Sketching releases the GIL (Arrow kernels, numpy), so a small pool overlaps batches;
+    # at most 2 × threads batches are in flight, results are kept in reading order.
+    pending: deque[Future[minhash.Sketch]] = deque()
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            acc_parts.append(pc.index_in(batch.column(0), value_set=account_set).to_numpy(zero_copy_only=False)
+                             .astype(np.int64))
+            rid_parts.append(batch.column(1).cast(pa.string()))
+            raw_parts.append(batch.column(3).to_numpy(zero_copy_only=False).astype(np.uint64))
+            pending.append(pool.submit(minhash.sketch, batch.column(2)))
+            while len(pending) >= 2 * max(1, threads):
+                sketches.append(pending.popleft().result())
+        while pending:
+            sketches.append(pending.popleft().result())
     if sketches:
         sk = minhash.Sketch(np.concatenate([s.bands for s in sketches]), np.concatenate([s.exact for s in sketches]),
                             np.concatenate([s.n_tokens for s in sketches]),
@@ -138,13 +148,13 @@ class WorldTemplates:
 
 
 def world_templates(con: duckdb.DuckDBPyConnection, *, per_account: int = 400, min_tokens: int = 8,
-                    min_per_template: int = 3, batch_rows: int = 50_000,
+                    min_per_template: int = 3, batch_rows: int = 20_000, threads: int = 2,
                     cache: dict[str, Any] | None = None) -> WorldTemplates:
     """Sample, sketch and cluster a world's prompts; cached in ``cache`` (ctx.artefacts)."""
     key = (per_account, min_tokens, min_per_template)
     if cache is not None and ARTEFACT_KEY in cache and cache[ARTEFACT_KEY][0] == key:
         return cache[ARTEFACT_KEY][1]  # type: ignore[no-any-return]
-    sample = sample_prompts(con, per_account, batch_rows)
+    sample = sample_prompts(con, per_account, batch_rows, threads=threads)
     labels = cluster_prompts(sample.sketch.bands, sample.sketch.n_tokens >= min_tokens, sample.sketch.fingerprint)
     pairs, stats = account_stats(sample, labels, min_per_template)
     result = WorldTemplates(sample, labels, pairs, stats, min_per_template)
