@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from distillguard.features.text import TASK_FAMILIES, client_kind, elicitation, is_followup, mask, task_family
@@ -80,17 +81,36 @@ class EventFeatures:
     reasoning_tokens: int
 
 
+MEMO_MAX_CHARS = 4096
+"""Prompts up to this long have their text features memoised (bounded memory per entry)."""
+
+
+def _text_features(prompt: str, sp: str | None) -> tuple[tuple[int, int, int], int, float, bool]:
+    return (template_keys(prompt, sp), FAMILY_INDEX.get(task_family(prompt), len(TASK_FAMILIES) - 1),
+            elicitation(prompt, sp), is_followup(prompt))
+
+
+_text_features_memo = lru_cache(maxsize=32_768)(_text_features)
+"""Why memoise: the regex features are ~75% of the per-event CPU and real traffic repeats
+prompts (retries, product prompts, a scraper re-sending a failed item); a distinct prompt
+is computed once. Pure functions of the text, so results are identical either way."""
+_client_kind = lru_cache(maxsize=4096)(client_kind)
+
+
 def featurize(ev: dict[str, Any], ts: float) -> EventFeatures:
-    """Pure per-event feature extraction (the expensive, regex-heavy part)."""
+    """Pure per-event feature extraction (the expensive, regex-heavy part), memoised per prompt."""
     prompt = ev.get("prompt") or ""
     sp = ev.get("system_prompt")
+    fn = _text_features_memo if len(prompt) <= MEMO_MAX_CHARS and (sp is None or len(sp) <= MEMO_MAX_CHARS) else _text_features
+    keys, family, elicit, followup = fn(prompt, sp)
+    ua = ev.get("user_agent")
     return EventFeatures(
         ts=ts,
-        keys=template_keys(prompt, sp),
-        family=FAMILY_INDEX.get(task_family(prompt), len(TASK_FAMILIES) - 1),
-        elicit=elicitation(prompt, sp),
-        followup=is_followup(prompt),
-        client=client_kind(ev.get("user_agent")),
+        keys=keys,
+        family=family,
+        elicit=elicit,
+        followup=followup,
+        client=_client_kind(ua) if ua is None or len(ua) <= 512 else client_kind(ua),
         ip=ev.get("ip"),
         prompt_tokens=int(ev.get("prompt_tokens") or 0),
         completion_tokens=int(ev.get("completion_tokens") or 0),
