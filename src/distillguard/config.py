@@ -42,7 +42,10 @@ class DetectorConfig(_Section):
 class ScoringConfig(_Section):
     watch: float = Field(0.5, ge=0, le=1, description="score at or above which an account is watched")
     flag: float = Field(0.8, ge=0, le=1, description="score at or above which an account is flagged")
-    campaign_inherit: float = Field(0.9, ge=0, le=1, description="share of a campaign's risk its members inherit")
+    campaign_inherit: float = Field(1.0, ge=0, le=1, description="share of a campaign's risk its members inherit "
+                                    "when all its identities are cheap (disposable, unverified and new)")
+    campaign_inherit_floor: float = Field(0.75, ge=0, le=1, description="fraction of campaign_inherit passed on "
+                                          "by a campaign of established identities (office NAT, agency seats)")
     first_flag: bool = Field(True, description="compute first_flag_ts by replaying flagged accounts' event prefixes")
     replay_prefixes: list[int] = Field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],
                                        description="per-account event counts at which flagged accounts are re-scored")
@@ -107,6 +110,14 @@ class Settings(_Section):
     hub: HubConfig = Field(default_factory=HubConfig)
 
 
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error becomes a ConfigError naming ``source``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"invalid TOML: {e}", source=source) from e
+
+
 def _parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -131,10 +142,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = Path(path)
         if not p.exists():
             raise ConfigError("config file not found", source=str(p))
-        try:
-            doc = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"invalid TOML: {e}", source=str(p)) from e
+        doc = parse_toml(p.read_text(), str(p))
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form section.key=value")

@@ -20,7 +20,7 @@ import hmac
 import ipaddress
 import os
 import re
-import tomllib
+from distillguard.config import parse_toml
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,10 +151,7 @@ def _secret(entry: dict[str, object], kid: str, source: str) -> bytes:
 
 def parse_keyring(text: str, source: str = "<keyring>") -> Keyring:
     """Parse a keyring TOML: ``current = "id"`` and ``[keys.<id>] secret = "hex"``."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"invalid TOML: {e}", source=source) from e
+    doc = parse_toml(text, source)
     current = doc.get("current")
     entries = doc.get("keys")
     if not isinstance(current, str) or not isinstance(entries, dict) or current not in entries:

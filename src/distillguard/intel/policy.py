@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-import tomllib
+from distillguard.config import parse_toml
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -80,10 +80,7 @@ def _deny_regex(terms: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def parse_policy(text: str, source: str = "<policy>") -> SharingPolicy:
     """Build a policy from TOML text; raises ConfigError naming the bad key."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"invalid TOML: {e}", source=source) from e
+    doc = parse_toml(text, source)
     head = doc.get("policy")
     types = doc.get("types")
     if not isinstance(head, dict) or not isinstance(types, dict):

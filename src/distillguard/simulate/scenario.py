@@ -17,7 +17,7 @@ the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import tomllib
+from distillguard.config import parse_toml
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -200,11 +200,7 @@ def load_scenario(spec: str | Path, where: str | None = None) -> Scenario:
             raise ConfigError(f"scenario not found (built-in: {', '.join(BUILTIN)})", source=s)
         text = p.read_text()
         where = where or str(p)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"invalid TOML: {e}", source=where) from e
-    return scenario_from_dict(doc, where)
+    return scenario_from_dict(parse_toml(text, where), where)
 
 
 def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario:
