@@ -31,6 +31,9 @@ def test_policy_table() -> None:
         (Inputs(score=0.1, campaign_id="c1", campaign_score=0.9, **base), "block"),
         (Inputs(score=0.1, campaign_id="c1", campaign_score=0.5, **base), "allow"),
         (Inputs(score=0.1, campaign_id="c1", campaign_joined=True, **base), "throttle"),
+        (Inputs(score=0.1, campaign_id="c1", campaign_score=0.9, own_score=0.1, **base), "allow"),  # association alone
+        (Inputs(score=0.1, campaign_id="c1", campaign_joined=True, own_score=0.2, **base), "allow"),
+        (Inputs(score=0.35, campaign_id="c1", campaign_score=0.9, own_score=0.35, **base), "block"),
         (Inputs(score=0.1, intel_corroboration=3.0, **base), "throttle"),
         (Inputs(score=0.1, **(base | {"per_minute": 50.0})), "throttle"),  # free tier limit 20/min
         (Inputs(score=0.1, hold_action="block", hold_active=True, **base), "block"),
@@ -97,15 +100,19 @@ def test_seed_from_findings_and_intel(tmp_path: Path) -> None:
     with thread_server([f"service.state_path='{tmp_path / 's.db'}'", f"service.findings_dir='{tmp_path / 'findings'}'",
                         f"service.intel_matches='{tmp_path / 'matches.parquet'}'"]) as c:
         d = c.post("/v1/events", json=event("1", "h2", T0, "hello")).json()
-        assert d["action"] == "block" and d["campaign_id"] == "camp-1"  # campaign member, first request
+        # a member the scan itself cleared is watched, not blocked, on association alone
+        assert d["action"] == "allow" and d["campaign_id"] == "camp-1" and any("watched" in r for r in d["reasons"])
         assert c.post("/v1/events", json=event("2", "i-corr", T0, "hi")).json()["action"] == "throttle"
         single = c.post("/v1/events", json=event("3", "i-single", T0, "hi")).json()
         assert single["action"] == "allow" and any("review" in r for r in single["reasons"])
         assert c.post("/v1/events", json=event("4", "i-revoked", T0, "hi")).json()["action"] == "allow"
         # a new account reusing the campaign's infrastructure joins it online
         for i in range(3):
-            c.post("/v1/events", json=event(f"h1-{i}", "h1", T0 + i, "Solve step by step: what is 2+2?", ip="203.0.113.9"))
+            h1 = c.post("/v1/events", json=event(f"h1-{i}", "h1", T0 + i, "Solve step by step: what is 2+2?", ip="203.0.113.9")).json()
+            assert h1["action"] == "block"  # flagged by the scan and in a campaign: blocked on sight
         last = None
         for i in range(4):
             last = c.post("/v1/events", json=event(f"n-{i}", "newbie", T0 + 10 + i, "tell me a joke", ip="203.0.113.9")).json()
-        assert last is not None and last["campaign_id"] == "camp-1" and last["action"] == "throttle"
+        # it joins the campaign, but with no evidence of its own it is only watched
+        assert last is not None and last["campaign_id"] == "camp-1" and last["action"] == "allow"
+        assert any("watched" in r for r in last["reasons"])

@@ -251,9 +251,13 @@ class Guard:
         aid = st.account_id
         seed = self.seed.accounts.get(aid)
         cid, cscore, joined = st.campaign_id, 0.0, bool(st.campaign_id)
+        own = score
         if seed is not None:
-            if seed.score > score:
-                score = seed.score
+            s_score = seed.score if seed.verdict in pol.seed.act_on else min(seed.score, pol.seed.watch_cap)
+            if s_score > score:
+                score = s_score
+            if seed.verdict in pol.seed.act_on and seed.score > own:
+                own = seed.score
             reasons.append(seed.reason)
             if seed.campaign_id:
                 cid, cscore, joined = seed.campaign_id, seed.campaign_score, False
@@ -269,7 +273,7 @@ class Guard:
                 score = min(1.0, score + pol.intel.single_boost)
                 reasons.append(f"intel: single-member signal (review opened): {hit.evidence}")
         x = Inputs(aid, score, st.n, st.tier, st.r_min, cid, cscore, joined, corr, st.override,
-                   st.hold_action, ts < st.hold_until)
+                   st.hold_action, ts < st.hold_until, own)
         action, why = decide(pol, x, self.policy.allowed)
         reasons = why + reasons
         if action != "allow" and st.override is None and (RANK[action] > RANK[st.hold_action] or ts >= st.hold_until):

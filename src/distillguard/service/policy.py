@@ -54,6 +54,17 @@ class CampaignRule(_M):
     action: Action = "block"
     join_links: int = Field(3, ge=1)
     join_action: Action = "throttle"
+    member_floor: float = Field(0.3, ge=0, le=1)
+    """A member's own evidence (online score, or its batch score if the scan flagged it) needed
+    before the campaign action applies: batch campaigns can sweep in customers who share a
+    classroom network or a popular template, and association alone must not block them."""
+
+
+class SeedRule(_M):
+    act_on: list[str] = Field(default_factory=lambda: ["flag"])
+    """Batch verdicts whose score counts in full: the scan's own calibrated decision."""
+    watch_cap: float = Field(0.5, ge=0, le=1)
+    """Other seeded scores are capped here: a 'watch' account adds a reason, not an action."""
 
 
 class IntelRule(_M):
@@ -83,6 +94,7 @@ class TierRule(_M):
 class Policy(_M):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     campaign: CampaignRule = Field(default_factory=CampaignRule)
+    seed: SeedRule = Field(default_factory=SeedRule)
     intel: IntelRule = Field(default_factory=IntelRule)
     feedback: FeedbackRule = Field(default_factory=FeedbackRule)
     hold: HoldRule = Field(default_factory=HoldRule)
@@ -112,6 +124,8 @@ class Inputs:
     override: str | None = None
     hold_action: str = "allow"
     hold_active: bool = False
+    own_score: float = 1.0
+    """The account's own evidence, apart from campaign membership (see ``member_floor``)."""
 
 
 def decide(p: Policy, x: Inputs, allowed: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
@@ -128,7 +142,10 @@ def decide(p: Policy, x: Inputs, allowed: frozenset[str] = frozenset()) -> tuple
                 action = name
                 reasons.append(f"score {x.score:.2f} >= {name} threshold {getattr(t, name):.2f}")
                 break
-    if x.campaign_id:
+    if x.campaign_id and x.own_score < p.campaign.member_floor:
+        reasons.append(f"campaign {x.campaign_id} member, own evidence {x.own_score:.2f} below "
+                       f"{p.campaign.member_floor:.2f}: watched, not acted on")
+    elif x.campaign_id:
         if x.campaign_joined:
             action = worst(action, p.campaign.join_action)
             reasons.append(f"joined campaign {x.campaign_id} online (shares its templates/infrastructure)")
