@@ -132,6 +132,25 @@ def verdict(score: float, settings: Settings) -> str:
     return "clear"
 
 
+def inherit_share(cheap: float, template: float, settings: Settings) -> float:
+    """How much of a campaign's risk its members inherit: more when its ties are independent
+    of what honest organisations share.
+
+    An office behind one NAT on one company card, an agency's verified seats or a classroom
+    share infrastructure *because* they are one customer; such a community passes on only
+    ``campaign_inherit_floor`` of its score and cannot flag a member by itself. Two things
+    an organisation does not explain lift the share to ``campaign_inherit``: members that
+    are cheap, disposable identities (``cheap``: share of throwaway-mail or unverified
+    accounts used within days of signup), and members sending their traffic from the same
+    prompt templates (``template``: the campaign's template concentration, counted from
+    10% and fully from 40% — a shared generation script, not colleagues' own questions).
+    """
+    sc = settings.scoring
+    floor = min(1.0, max(0.0, sc.campaign_inherit_floor))
+    indep = max(min(1.0, max(0.0, cheap)), min(1.0, max(0.0, (template - 0.1) / 0.3)))
+    return sc.campaign_inherit * (floor + (1.0 - floor) * indep)
+
+
 def inherit(acc: AccountScore, campaign_id: str, campaign_score: float, share: float, size: int) -> None:
     """Raise an account to ``share × campaign_score`` when its campaign is riskier than it is.
 

@@ -52,8 +52,11 @@ class MetadataDetector(Detector):
     description: ClassVar[str] = "New/unverified account, throwaway email, shared card, proxy/datacenter addresses."
 
     def __init__(self, *, max_score: float = 0.7, card_accounts: int = 3, subnets_rotation: int = 10,
+                 established_days: float = 30.0, established_card: float = 0.3,
                  extra_disposable: list[str] | None = None) -> None:
         self.max_score = max_score
+        self.established_days = established_days
+        self.established_card = established_card
         self.card_accounts = card_accounts
         self.subnets_rotation = subnets_rotation
         self.extra_disposable = extra_disposable
@@ -65,6 +68,7 @@ class MetadataDetector(Detector):
                             "n_ips, datacenter_share, ex_any"):
             parts: list[float] = []
             words: list[str] = []
+            age = None
             if r["created_at"] is not None:
                 age = (r["first_ts"] - r["created_at"]).total_seconds() / 86400.0
                 s_age = 0.5 if age < 2 else 0.3 if age < 7 else 0.1 if age < 30 else 0.0
@@ -80,8 +84,13 @@ class MetadataDetector(Detector):
                 words.append(w_mail)
             card = int(r["accounts_on_card"] or 0)
             if card >= self.card_accounts:
-                parts.append(clip01((card - self.card_accounts + 1) / 5.0))
-                words.append(f"payment card shared by {card} accounts")
+                # A company or agency paying for its verified, long-standing seats is a customer;
+                # one card behind fresh, unverified or throwaway identities is a hydra's cost saving.
+                established = bool(r["verified"]) or (age is not None and age >= self.established_days)
+                cheap = not established or s_mail > 0
+                parts.append(clip01((card - self.card_accounts + 1) / 5.0) * (1.0 if cheap else self.established_card))
+                words.append(f"payment card shared by {card} accounts"
+                             + ("" if cheap else " (established identity: weak cue)"))
             subnets, n = int(r["n_subnets"] or 0), int(r["n"])
             if subnets >= self.subnets_rotation and subnets / max(n, 1) >= 0.2:
                 parts.append(0.6)

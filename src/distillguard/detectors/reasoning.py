@@ -5,7 +5,9 @@ every request: "think step by step", "show your full reasoning", forced ``<think
 ``Final answer:`` formats, often fixed in a system prompt, in many languages (the
 phrase rules live in features/text.py). People ask for steps now and then; the signal is
 the *share* of an account's requests that demand a trace, plus a high reasoning-token
-share as supporting evidence.
+share as supporting evidence. Traces asked for inside multi-turn conversations (a student
+working through a problem with follow-ups) are discounted: a distillation set is made of
+self-contained prompt/trace pairs, and follow-ups that lean on earlier turns make poor ones.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from distillguard.detectors.base import Detector, ScanContext, signal_table
-from distillguard.features.account import confidence, fetch, noisy_or, pct, sigmoid
+from distillguard.features.account import clip01, confidence, fetch, noisy_or, pct, sigmoid
 
 
 class ReasoningDetector(Detector):
@@ -25,7 +27,10 @@ class ReasoningDetector(Detector):
     description: ClassVar[str] = "Share of requests demanding full chain of thought or forced trace formats."
 
     def __init__(self, *, share_mid: float = 0.4, steepness: float = 10.0, w_system: float = 0.9,
-                 w_tokens: float = 0.3, token_share_mid: float = 0.6, evidence_half: float = 8.0) -> None:
+                 w_tokens: float = 0.3, token_share_mid: float = 0.6, evidence_half: float = 8.0,
+                 conversation_discount: float = 0.4, conversation_full: float = 0.5) -> None:
+        self.conversation_discount = conversation_discount
+        self.conversation_full = conversation_full
         self.share_mid = share_mid
         self.steepness = steepness
         self.w_system = w_system
@@ -41,7 +46,7 @@ class ReasoningDetector(Detector):
     def detect(self, ctx: ScanContext) -> pa.Table:
         rows: list[dict[str, Any]] = []
         for r in fetch(ctx, "account_id, n, elicit_share, format_share, sys_elicit_share, completion_tokens, "
-                            "reasoning_tokens, ex_elicit, ex_any"):
+                            "reasoning_tokens, multi_turn_share, ex_elicit, ex_any"):
             n = int(r["n"])
             share = max(float(r["elicit_share"] or 0.0), min(1.0, 1.2 * float(r["format_share"] or 0.0)))
             sys_share = float(r["sys_elicit_share"] or 0.0)
@@ -53,9 +58,12 @@ class ReasoningDetector(Detector):
             # Reasoning tokens alone are a property of the model and the task: they only support.
             score = confidence(n, self.evidence_half) * noisy_or([s_el, self.w_system * s_sys])
             score = score + (1.0 - score) * self.w_tokens * s_tok * min(1.0, 2 * max(share, sys_share))
+            mt = float(r["multi_turn_share"] or 0.0)
+            score *= 1.0 - self.conversation_discount * clip01(mt / self.conversation_full)
             detail = (f"{pct(share)} of {n:,} requests demand a reasoning trace or trace format"
                       + (f"; {pct(sys_share)} via the system prompt" if sys_share > 0 else "")
-                      + (f"; reasoning tokens are {pct(rts)} of output" if rt > 0 else ""))
+                      + (f"; reasoning tokens are {pct(rts)} of output" if rt > 0 else "")
+                      + (f"; {pct(mt)} of requests in multi-turn conversations" if mt >= 0.05 else ""))
             rows.append({"account_id": r["account_id"], "score": score, "value": share, "detail": detail,
                          "examples": r["ex_elicit"] or r["ex_any"] or []})
         return signal_table(rows)

@@ -237,12 +237,16 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
         return [], {}
     members: dict[str, tuple[str, float]] = {}
     sizes = {c.id: len(c.account_ids) for c in res.campaigns}
+    share = {c.id: dc.inherit_share(float((c.signals or {}).get("cheap_identities", 1.0)),
+                                    float((c.signals or {}).get("template_concentration", 0.0)), settings)
+             for c in res.campaigns}
     for acc_id, cid, cscore in zip(res.membership.column("account_id").to_pylist(),
                                    res.membership.column("campaign_id").to_pylist(),
                                    res.membership.column("campaign_score").to_pylist()):
         members[acc_id] = (cid, float(cscore))
         if acc_id in accs:
-            dc.inherit(accs[acc_id], cid, float(cscore), settings.scoring.campaign_inherit, sizes.get(cid, 0))
+            dc.inherit(accs[acc_id], cid, float(cscore), share.get(cid, settings.scoring.campaign_inherit),
+                       sizes.get(cid, 0))
     return list(res.campaigns), members
 
 
