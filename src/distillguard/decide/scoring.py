@@ -33,7 +33,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "reasoning": 1.0,
     "known_corpus": 0.9,
     "coverage": 0.9,
-    "window_test": 0.8,
+    "window_test": 0.4,  # content distance also finds every narrow honest pipeline or benchmark run
     "automation": 0.6,
     "volume": 0.6,
     "metadata": 0.4,

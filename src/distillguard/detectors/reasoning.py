@@ -8,6 +8,9 @@ the *share* of an account's requests that demand a trace, plus a high reasoning-
 share as supporting evidence. Traces asked for inside multi-turn conversations (a student
 working through a problem with follow-ups) are discounted: a distillation set is made of
 self-contained prompt/trace pairs, and follow-ups that lean on earlier turns make poor ones.
+Traces on one narrow kind of task (a benchmark run: every prompt a grade-school maths
+problem) are discounted too: a reasoning student needs traces across many kinds of
+problems, an evaluation asks one kind.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ class ReasoningDetector(Detector):
 
     def __init__(self, *, share_mid: float = 0.4, steepness: float = 10.0, w_system: float = 0.9,
                  w_tokens: float = 0.3, token_share_mid: float = 0.6, evidence_half: float = 8.0,
-                 conversation_discount: float = 0.4, conversation_full: float = 0.5) -> None:
+                 conversation_discount: float = 0.4, conversation_full: float = 0.5,
+                 narrow_discount: float = 0.35, narrow_from: float = 0.7) -> None:
+        self.narrow_discount = narrow_discount
+        self.narrow_from = narrow_from
         self.conversation_discount = conversation_discount
         self.conversation_full = conversation_full
         self.share_mid = share_mid
@@ -46,7 +52,7 @@ class ReasoningDetector(Detector):
     def detect(self, ctx: ScanContext) -> pa.Table:
         rows: list[dict[str, Any]] = []
         for r in fetch(ctx, "account_id, n, elicit_share, format_share, sys_elicit_share, completion_tokens, "
-                            "reasoning_tokens, multi_turn_share, ex_elicit, ex_any"):
+                            "reasoning_tokens, multi_turn_share, top_family, top_family_share, ex_elicit, ex_any"):
             n = int(r["n"])
             share = max(float(r["elicit_share"] or 0.0), min(1.0, 1.2 * float(r["format_share"] or 0.0)))
             sys_share = float(r["sys_elicit_share"] or 0.0)
@@ -60,10 +66,15 @@ class ReasoningDetector(Detector):
             score = score + (1.0 - score) * self.w_tokens * s_tok * min(1.0, 2 * max(share, sys_share))
             mt = float(r["multi_turn_share"] or 0.0)
             score *= 1.0 - self.conversation_discount * clip01(mt / self.conversation_full)
+            top = float(r["top_family_share"] or 0.0)
+            narrow = clip01((top - self.narrow_from) / (1.0 - self.narrow_from + 1e-9))
+            score *= 1.0 - self.narrow_discount * narrow
             detail = (f"{pct(share)} of {n:,} requests demand a reasoning trace or trace format"
                       + (f"; {pct(sys_share)} via the system prompt" if sys_share > 0 else "")
                       + (f"; reasoning tokens are {pct(rts)} of output" if rt > 0 else "")
-                      + (f"; {pct(mt)} of requests in multi-turn conversations" if mt >= 0.05 else ""))
+                      + (f"; {pct(mt)} of requests in multi-turn conversations" if mt >= 0.05 else "")
+                      + (f"; {pct(top)} are '{r['top_family']}' tasks (narrow: an evaluation more than a "
+                         f"training set)" if narrow > 0 else ""))
             rows.append({"account_id": r["account_id"], "score": score, "value": share, "detail": detail,
                          "examples": r["ex_elicit"] or r["ex_any"] or []})
         return signal_table(rows)
