@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from distillguard.config import load_config
 from distillguard.decide import DEFAULT_WEIGHTS, combine, evidence_to_score, inherit, score_to_evidence, verdict
-from distillguard.decide.scoring import GROUPS, weight_of
+from distillguard.decide.scoring import GROUPS, inherit_share, weight_of
 from distillguard.detectors.base import signal_table
 
 
@@ -57,3 +57,20 @@ def test_campaign_inheritance_only_raises() -> None:
     before = strong.score
     inherit(strong, "c1", 0.5, 0.9, 12)
     assert strong.score == before
+
+
+def test_inheritance_share_follows_independent_evidence() -> None:
+    """A community of established identities (office NAT, agency seats) cannot flag a member
+    by itself; cheap identities or a shared generation template pass the full score on."""
+    s = load_config()
+    office = inherit_share(cheap=0.0, template=0.05, settings=s)
+    hydra = inherit_share(cheap=1.0, template=0.0, settings=s)
+    script = inherit_share(cheap=0.0, template=0.45, settings=s)
+    assert math.isclose(hydra, 1.0) and math.isclose(script, 1.0)
+    assert office == s.scoring.campaign_inherit * s.scoring.campaign_inherit_floor
+    acc = combine({"metadata": _sig(a=0.3)}, DEFAULT_WEIGHTS)["a"]
+    inherit(acc, "office", 0.99, office, 27)
+    assert verdict(acc.score, s) != "flag"
+    acc2 = combine({"metadata": _sig(a=0.3)}, DEFAULT_WEIGHTS)["a"]
+    inherit(acc2, "hydra", 0.9, hydra, 40)
+    assert verdict(acc2.score, s) == "flag"

@@ -45,3 +45,19 @@ def test_email_cues() -> None:
 def test_no_accounts_table_means_no_cues() -> None:
     s = scores(MetadataDetector().detect(context(table(_ev("a")))))
     assert s["a"] == 0.0
+
+
+def test_shared_card_is_strong_only_behind_cheap_identities() -> None:
+    """Ten verified, year-old seats on one company card are a customer; ten day-old,
+    unverified accounts on one card are a hydra's cost saving."""
+    ev = table(*(_ev(f"seat{i}") for i in range(10)), *(_ev(f"fresh{i}") for i in range(10)))
+    acc = accounts([
+        *({"account_id": f"seat{i}", "created_at": T0 - timedelta(days=400), "verified": True,
+           "email": f"person{i}@company.example", "payment_fingerprint": "card-company"} for i in range(10)),
+        *({"account_id": f"fresh{i}", "created_at": T0 - timedelta(days=1), "verified": False,
+           "email": f"person{i}@proton.me", "payment_fingerprint": "card-hydra"} for i in range(10)),
+    ])
+    out = MetadataDetector().detect(context(ev, acc))
+    s = scores(out)
+    assert s["seat3"] < 0.25 < 0.55 < s["fresh3"]
+    assert "established identity" in details(out)["seat3"]

@@ -23,6 +23,10 @@ from distillguard.detectors.base import Detector, ScanContext, signal_table
 from distillguard.features.account import clip01, confidence, fetch, noisy_or, pct, sigmoid
 
 
+CATCH_ALL_FAMILIES = frozenset({"other", "qa"})
+"""Task families that are not a narrow focus when they dominate (see the narrow discount)."""
+
+
 class ReasoningDetector(Detector):
     name: ClassVar[str] = "reasoning"
     version: ClassVar[str] = "1"
@@ -67,7 +71,10 @@ class ReasoningDetector(Detector):
             mt = float(r["multi_turn_share"] or 0.0)
             score *= 1.0 - self.conversation_discount * clip01(mt / self.conversation_full)
             top = float(r["top_family_share"] or 0.0)
-            narrow = clip01((top - self.narrow_from) / (1.0 - self.narrow_from + 1e-9))
+            # 'other'/'qa' are the classifier's catch-alls (and where most non-English prompts
+            # land): a dominant catch-all says we could not tell tasks apart, not that they are narrow.
+            narrow = 0.0 if r["top_family"] in CATCH_ALL_FAMILIES else \
+                clip01((top - self.narrow_from) / (1.0 - self.narrow_from + 1e-9))
             score *= 1.0 - self.narrow_discount * narrow
             detail = (f"{pct(share)} of {n:,} requests demand a reasoning trace or trace format"
                       + (f"; {pct(sys_share)} via the system prompt" if sys_share > 0 else "")
