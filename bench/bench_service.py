@@ -104,9 +104,12 @@ async def open_loop(port: int, rate: float, seconds: float, conns: int, accounts
             "max_ms": round(lat[-1] * 1000, 3)}
 
 
-async def closed_loop(port: int, seconds: float, conns: int, accounts: int) -> dict[str, float]:
-    """As many requests as ``conns`` connections can push: throughput at saturation."""
-    bodies = make_bodies(20_000, accounts, seed=7)
+async def closed_loop(port: int, seconds: float, conns: int, accounts: int, distinct: int = 100_000) -> dict[str, float]:
+    """As many requests as ``conns`` connections can push: throughput at saturation.
+
+    ``distinct`` bodies are cycled: with more than are sent, every prompt is new (the text
+    feature memo never hits); with fewer, repeats measure the memoised path."""
+    bodies = make_bodies(distinct, accounts, seed=7)
     done = 0
     stop = time.perf_counter() + seconds
 
@@ -123,7 +126,7 @@ async def closed_loop(port: int, seconds: float, conns: int, accounts: int) -> d
 
     t = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(conns)))
-    return {"connections": conns, "requests": done, "rps": round(done / (time.perf_counter() - t), 1)}
+    return {"connections": conns, "requests": done, "distinct_bodies": distinct, "rps": round(done / (time.perf_counter() - t), 1)}
 
 
 def loadgen_main(args: argparse.Namespace) -> None:
@@ -137,6 +140,7 @@ def loadgen_main(args: argparse.Namespace) -> None:
     for rate in [float(x) for x in args.rates.split(",")]:
         res["open_loop"].append(asyncio.run(open_loop(args.port, rate, args.seconds, args.conns, args.accounts)))  # type: ignore[union-attr]
     res["saturation"] = asyncio.run(closed_loop(args.port, args.seconds, 16, args.accounts))
+    res["saturation_repeated_prompts"] = asyncio.run(closed_loop(args.port, args.seconds, 16, args.accounts, distinct=2_000))
     print(json.dumps(res))
 
 

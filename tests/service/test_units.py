@@ -67,6 +67,11 @@ def test_state_is_bounded_and_round_trips() -> None:
     assert len(blob) < 4000
     back = AccountState.from_dict(orjson.loads(blob))
     assert back.signals(120.0) == st.signals(120.0)
+    fast = st.to_blob()  # the flush format: positional, and smaller
+    assert len(fast) < len(blob)
+    again = AccountState.from_blob(fast)
+    assert again.signals(120.0) == st.signals(120.0) and again.tmpl == st.tmpl and again.bloom == st.bloom
+    assert AccountState.from_blob(blob).n == st.n  # older dict snapshots still load
 
 
 def test_baseline_is_bounded() -> None:

@@ -140,7 +140,7 @@ class Guard:
             batch, self.dirty = self.dirty, {}
             blobs: list[tuple[str, bytes]] = []
             for i, st in enumerate(batch.values()):
-                blobs.append((st.account_id, orjson.dumps(st.to_dict())))
+                blobs.append((st.account_id, st.to_blob()))
                 if i % FLUSH_CHUNK == FLUSH_CHUNK - 1 and not everything:
                     await asyncio.sleep(0)  # answer queued requests between slices
             done = self.journal.rotate() if self.journal is not None else None
@@ -204,7 +204,7 @@ class Guard:
     def _restore(self, aid: str, stored: StoredAccount | None) -> AccountState:
         if stored is None:
             return AccountState(aid)
-        st = AccountState.from_dict(orjson.loads(stored.state)) if stored.state else AccountState(aid)
+        st = AccountState.from_blob(stored.state) if stored.state else AccountState(aid)
         if stored.decisions:
             st.history = [(d["id"], d["ts"], d["action"], d["score"]) for d in stored.decisions]
             last = stored.decisions[-1]

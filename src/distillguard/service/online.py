@@ -32,7 +32,10 @@ import math
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
+
+import orjson
 
 from distillguard.features.text import TASK_FAMILIES, client_kind, elicitation, is_followup, mask, task_family
 
@@ -171,6 +174,26 @@ class AccountState:
         d["bloom"] = hex(self.bloom)
         return d
 
+    def to_blob(self) -> bytes:
+        """Compact snapshot for the store: a positional JSON list (``BLOB_FIELDS`` order).
+
+        Why not ``to_dict``: a flush serialises every changed account on the event loop,
+        and one C-level ``attrgetter`` call plus orjson is ~4x cheaper than building a dict
+        slot by slot — that slice of loop time is what request p99 pays for.
+        """
+        v = list(_BLOB_GET(self))
+        v[_TMPL_AT] = list(self.tmpl.items())
+        v[_BLOOM_AT] = hex(self.bloom)
+        return orjson.dumps(v)
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> "AccountState":
+        """Inverse of ``to_blob``; also reads the older ``to_dict`` JSON."""
+        doc = orjson.loads(blob)
+        if isinstance(doc, dict):
+            return cls.from_dict(doc)
+        return cls.from_dict(dict(zip(BLOB_FIELDS, doc)))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AccountState":
         s = cls(d["account_id"], d.get("tier"))
@@ -254,6 +277,11 @@ class AccountState:
 
     def popular_keys(self) -> list[int]:
         return [k for k, c in self.tmpl.items() if c >= 2]
+
+
+BLOB_FIELDS: tuple[str, ...] = tuple(k for k in AccountState.__slots__ if k not in ("dirty", "history"))
+_BLOB_GET = attrgetter(*BLOB_FIELDS)
+_TMPL_AT, _BLOOM_AT = BLOB_FIELDS.index("tmpl"), BLOB_FIELDS.index("bloom")
 
 
 def combine(sig: dict[str, float], n: int) -> float:
