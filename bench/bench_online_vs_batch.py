@@ -115,7 +115,7 @@ def compare(events: Path, labels: Path, window_start: float | None, online: dict
     first: dict[str, tuple[int, str, float]] = online["first"]
     seen: Counter[str] = Counter()
     camp: dict[str, dict[str, Any]] = defaultdict(lambda: {"accounts": set(), "events": 0, "online_harvest": 0,
-                                                           "batch_harvest": 0, "events_ts": []})
+                                                           "batch_harvest": 0, "guard_harvest": 0, "events_ts": []})
     for aid, t in ev:
         label, persona, cid = lab.get(aid, ("benign", "unknown", None))
         seen[aid] += 1
@@ -126,10 +126,11 @@ def compare(events: Path, labels: Path, window_start: float | None, online: dict
         c["events"] += 1
         c["events_ts"].append((t, aid))
         fa = first.get(aid)
-        if fa is None or seen[aid] < fa[0]:
-            c["online_harvest"] += 1
-        if t < stop.get(aid, float("inf")):
-            c["batch_harvest"] += 1
+        online_ok = fa is None or seen[aid] < fa[0]
+        batch_ok = t < stop.get(aid, float("inf"))
+        c["online_harvest"] += online_ok
+        c["batch_harvest"] += batch_ok
+        c["guard_harvest"] += online_ok and batch_ok  # deployed guard: online + reseeded every night
     out_c = {}
     for cid, c in sorted(camp.items()):
         members = c["accounts"]
@@ -138,12 +139,13 @@ def compare(events: Path, labels: Path, window_start: float | None, online: dict
         out_c[cid] = {
             "accounts": len(members), "exchanges": c["events"],
             "online_harvested": c["online_harvest"], "batch_harvested": c["batch_harvest"],
+            "guard_harvested": c["guard_harvest"],
             "online_accounts_stopped": sum(a in first for a in members),
             "batch_accounts_stopped": sum(a in stop and stop[a] <= max(t for t, x in c["events_ts"] if x == a) for a in members),
             "online_before_first_action": sum(1 for t, _ in c["events_ts"] if on_t is None or t < on_t),
             "batch_before_first_action": sum(1 for t, _ in c["events_ts"] if ba_t is None or t < ba_t),
-            "online_first_action_h": round((on_t - c["events_ts"][0][0]) / 3600, 2) if on_t else None,
-            "batch_first_action_h": round((ba_t - c["events_ts"][0][0]) / 3600, 2) if ba_t else None,
+            "online_first_action_h": round(max(0.0, on_t - c["events_ts"][0][0]) / 3600, 2) if on_t else None,
+            "batch_first_action_h": round(max(0.0, ba_t - c["events_ts"][0][0]) / 3600, 2) if ba_t else None,
         }
     persona_n: Counter[str] = Counter()
     online_fa: Counter[str] = Counter()
@@ -158,7 +160,7 @@ def compare(events: Path, labels: Path, window_start: float | None, online: dict
         batch_fa[persona] += stop.get(aid, float("inf")) <= window_end
     benign = {p: {"accounts": persona_n[p], "online_false_actions": online_fa[p], "batch_false_flags": batch_fa[p]}
               for p in sorted(persona_n)}
-    tot = {k: sum(c[k] for c in out_c.values()) for k in ("exchanges", "online_harvested", "batch_harvested")}
+    tot = {k: sum(c[k] for c in out_c.values()) for k in ("exchanges", "online_harvested", "batch_harvested", "guard_harvested")}
     return {"campaigns": out_c, "totals": tot, "benign": benign,
             "benign_totals": {"accounts": sum(persona_n.values()), "online_false_actions": sum(online_fa.values()),
                               "batch_false_flags": sum(batch_fa.values())},
