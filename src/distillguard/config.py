@@ -44,7 +44,7 @@ class ScoringConfig(_Section):
     flag: float = Field(0.8, ge=0, le=1, description="score at or above which an account is flagged")
     campaign_inherit: float = Field(1.0, ge=0, le=1, description="share of a campaign's risk its members inherit "
                                     "when all its identities are cheap (disposable, unverified and new)")
-    campaign_inherit_floor: float = Field(0.75, ge=0, le=1, description="fraction of campaign_inherit passed on "
+    campaign_inherit_floor: float = Field(0.85, ge=0, le=1, description="fraction of campaign_inherit passed on "
                                           "by a campaign of established identities (office NAT, agency seats)")
     first_flag: bool = Field(True, description="compute first_flag_ts by replaying flagged accounts' event prefixes")
     replay_prefixes: list[int] = Field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],

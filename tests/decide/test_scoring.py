@@ -69,7 +69,7 @@ def test_inheritance_share_follows_independent_evidence() -> None:
     assert math.isclose(hydra, 1.0) and math.isclose(script, 1.0)
     assert office == s.scoring.campaign_inherit * s.scoring.campaign_inherit_floor
     acc = combine({"metadata": _sig(a=0.3)}, DEFAULT_WEIGHTS)["a"]
-    inherit(acc, "office", 0.99, office, 27)
+    inherit(acc, "office", 0.9, office, 27)   # the strongest benign communities seen score ≤ 0.89
     assert verdict(acc.score, s) != "flag"
     acc2 = combine({"metadata": _sig(a=0.3)}, DEFAULT_WEIGHTS)["a"]
     inherit(acc2, "hydra", 0.9, hydra, 40)

@@ -20,3 +20,11 @@ def test_sweep_is_broad_narrow_personas_are_not() -> None:
 def test_small_accounts_carry_little_evidence() -> None:
     s = scores(CoverageDetector().detect(context(table(harvester("tiny", n=10, cot=False)))))
     assert s["tiny"] < 0.3
+
+
+def test_diversity_times_volume() -> None:
+    """A training set needs thousands of distinct broad prompts; a few hundred varied
+    questions (an agency, a curious person over a month) are not a sweep."""
+    ev = table(harvester("big", n=3000, cot=False), harvester("mid", n=300, cot=False))
+    s = scores(CoverageDetector().detect(context(ev)))
+    assert s["big"] > s["mid"] + 0.1

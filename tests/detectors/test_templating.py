@@ -113,3 +113,18 @@ def test_null_and_odd_prompts_are_safe() -> None:
     assert sk.n_tokens[3] > 5  # CJK characters are tokens of their own
     assert sk.n_tokens[4] == 3  # head, the "…" joint, tail of a prompt with no spaces
     assert (sk.bands[3:] != 0).all()
+
+
+def test_popular_phrasing_is_not_an_accounts_template() -> None:
+    """A frame that more than a tenth of the world's accounts use is how the product's users
+    talk, not one account's generation script; a pipeline's own template still counts."""
+    rng = random.Random(7)
+    frame = "please explain step by step in plain words why the {} and the {} behave this way today"
+    world = {f"user{i}": [frame.format(rng.choice(WORDS), rng.choice(WORDS)) for _ in range(6)] + _diverse(rng, 4)
+             for i in range(25)}
+    own = "classify the support ticket below into billing shipping or refund and reply with one word: {} {} {}"
+    world["pipeline"] = [own.format(rng.choice(WORDS), rng.choice(WORDS), i) for i in range(60)]
+    s = {r["account_id"]: r for r in Templating().detect(_ctx(world)).to_pylist()}
+    assert s["pipeline"]["score"] > 0.5
+    assert max(s[f"user{i}"]["score"] for i in range(25)) < 0.05
+    assert "popular phrasings" in s["user3"]["detail"]

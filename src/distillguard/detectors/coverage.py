@@ -5,7 +5,10 @@ QA, extraction, translation ...) and never returns to a prompt; a person or a pr
 stays in a few families and comes back to threads. Breadth is measured as the effective
 number of task families, exp(entropy) over features/text.py's families, with novelty
 (share of distinct prompts) and a discount for conversational follow-ups. It needs a
-volume of evidence: a person's fifty varied questions are not a sweep.
+volume of *distinct* prompts: a person's or an agency's few hundred varied questions a
+month are not a sweep, a training set needs thousands. So the score is breadth × the
+evidence of ``distinct_half`` distinct prompts, plus a harvest-scale term that grows with
+thousands of distinct, broad, self-contained prompts (``scale_half``): diversity × volume.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ class CoverageDetector(Detector):
     description: ClassVar[str] = "Broad, even task-family coverage with novelty, like a dataset sweep."
 
     def __init__(self, *, families_mid: float = 4.0, steepness: float = 2.0, novelty_floor: float = 0.7,
-                 followup_discount: float = 0.6, evidence_half: float = 50.0) -> None:
+                 followup_discount: float = 0.6, distinct_half: float = 150.0, scale_half: float = 2000.0,
+                 w_scale: float = 0.5) -> None:
         self.families_mid = families_mid
         self.steepness = steepness
         self.novelty_floor = novelty_floor
         self.followup_discount = followup_discount
-        self.evidence_half = evidence_half
+        self.distinct_half = distinct_half
+        self.scale_half = scale_half
+        self.w_scale = w_scale
 
     def detect(self, ctx: ScanContext) -> pa.Table:
         rows: list[dict[str, Any]] = []
@@ -44,7 +50,10 @@ class CoverageDetector(Detector):
             s_breadth = sigmoid(self.steepness * (eff - self.families_mid))
             s_novel = clip01((novelty - self.novelty_floor) / (1.0 - self.novelty_floor + 1e-9))
             damp = 1.0 - self.followup_discount * clip01(fu / 0.3)
-            score = confidence(n, self.evidence_half) * s_breadth * (0.5 + 0.5 * s_novel) * damp
+            distinct = int(r["distinct_prompts"] or 0)
+            base = confidence(distinct, self.distinct_half) * s_breadth * (0.5 + 0.5 * s_novel) * damp
+            scale = s_breadth * damp * confidence(distinct, self.scale_half)
+            score = base + (1.0 - base) * self.w_scale * scale
             detail = (f"{n:,} requests spread over {eff:.1f} effective task families ({r['n_families']} seen; "
                       f"largest '{r['top_family']}' {pct(float(r['top_family_share'] or 0))}); "
                       f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups")

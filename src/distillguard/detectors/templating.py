@@ -48,21 +48,29 @@ class Templating(Detector):
 
 
 def score_row(r: dict[str, object], saturation: float = 30.0) -> dict[str, object]:
-    """Score one account's template statistics (a row of templates.account_stats)."""
+    """Score one account's template statistics (a row of templates.account_stats).
+
+    Prompts in *popular* templates (used by more than a tenth of the world's accounts) do
+    not count: a frame hundreds of unrelated accounts type ("Explain step by step: …")
+    is how a product's users talk, not this account's generation script.
+    """
     n_sampled = int(r["n_sampled"])  # type: ignore[call-overload]
     n_total = int(r["n_total"])  # type: ignore[call-overload]
-    n_tpl = int(r["n_templated"])  # type: ignore[call-overload]
+    n_all = int(r["n_templated"])  # type: ignore[call-overload]
+    n_pop = int(r.get("n_templated_popular") or 0)  # type: ignore[call-overload]
+    n_tpl = max(0, n_all - n_pop)
     k = int(r["n_templates"])  # type: ignore[call-overload]
     div = float(r["slot_diversity"])  # type: ignore[arg-type]
     share = n_tpl / n_sampled if n_sampled else 0.0
     confidence = 1.0 - math.exp(-n_tpl / saturation) if saturation > 0 else 1.0
     score = share * div * confidence
-    if n_tpl == 0:
+    pop = f"; {n_pop / n_sampled:.0%} more in popular phrasings many accounts use (not counted)" if n_pop else ""
+    if n_all == 0:
         detail = f"no template reused ≥3 times in {n_sampled:,} prompts"
     else:
         of = f"{n_total:,} prompts" if n_sampled == n_total else f"a sample of {n_sampled:,} of {n_total:,} prompts"
         detail = (f"{share:.0%} of {of} match {k} template{'s' if k != 1 else ''} "
                   f"(slot diversity {div:.0%}; biggest template {float(r['top_share']):.0%} of prompts, "  # type: ignore[arg-type]
-                  f"used by {int(r['accounts_sharing'])} account(s))")  # type: ignore[call-overload]
+                  f"used by {int(r['accounts_sharing'])} account(s)){pop}")  # type: ignore[call-overload]
     return {"account_id": r["account_id"], "score": score, "value": share, "detail": detail,
             "examples": list(r["examples"] or [])}  # type: ignore[call-overload]

@@ -163,6 +163,12 @@ def world_templates(con: duckdb.DuckDBPyConnection, *, per_account: int = 400, m
     return result
 
 
+POPULAR_SHARE = 0.1
+"""A template used by more than this share of the world's accounts is a popular phrasing."""
+REFERENCE_POPULATION = 200
+"""Popularity is relative to at least this many accounts (a 30-account test world is not 'the world')."""
+
+
 def account_stats(sample: PromptSample, labels: np.ndarray, min_per_template: int = 3) -> tuple[pa.Table, pa.Table]:
     """Per-account template use.
 
@@ -172,7 +178,9 @@ def account_stats(sample: PromptSample, labels: np.ndarray, min_per_template: in
     account_id, n_total, n_sampled, n_templated, n_templates, slot_diversity (distinct
     unmasked prompts / templated prompts: a slot sweep is ~1, a retry loop ~0),
     top_template, top_share, accounts_sharing (most accounts seen in any of its
-    templates) and examples (request ids from its biggest template).
+    templates), n_templated_popular (templated prompts in templates more than
+    ``POPULAR_SHARE`` of the world's accounts use: the phrasing of a product's users, not
+    one account's pipeline) and examples (request ids from its biggest template).
     """
     n_acc = len(sample.accounts)
     n_sampled = np.bincount(sample.account, minlength=n_acc)
@@ -187,6 +195,8 @@ def account_stats(sample: PromptSample, labels: np.ndarray, min_per_template: in
     pairs = pa.table({"account_idx": p_acc, "template": p_tpl, "count": p_cnt,
                       "accounts_sharing": accounts_per_tpl[p_tpl]})
     n_templated = np.bincount(p_acc, weights=p_cnt, minlength=n_acc).astype(np.int64)
+    popular = accounts_per_tpl[p_tpl] > POPULAR_SHARE * max(n_acc, REFERENCE_POPULATION)
+    n_popular = np.bincount(p_acc[popular], weights=p_cnt[popular], minlength=n_acc).astype(np.int64)
     n_templates = np.bincount(p_acc, minlength=n_acc)
     # Prompts that sit in one of their account's templates.
     kept_keys = p_acc * width + p_tpl
@@ -221,6 +231,7 @@ def account_stats(sample: PromptSample, labels: np.ndarray, min_per_template: in
         "n_sampled": n_sampled.astype(np.int64),
         "n_templated": n_templated,
         "n_templates": n_templates.astype(np.int64),
+        "n_templated_popular": n_popular,
         "slot_diversity": diversity.astype(np.float64),
         "top_template": top_tpl,
         "top_share": np.where(n_sampled > 0, top_cnt / np.maximum(n_sampled, 1), 0.0),
