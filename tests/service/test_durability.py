@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -22,6 +23,23 @@ def _send(c: httpx.Client, evs: list[dict]) -> list[dict]:
     return out
 
 
+def _wait_for_flush(db: Path, account_id: str, limit_s: float = 15.0) -> None:
+    """Poll the store (WAL allows a reader beside the writer) instead of sleeping a fixed time."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            try:
+                if con.execute("SELECT 1 FROM state WHERE account_id = ?", (account_id,)).fetchone():
+                    return
+            finally:
+                con.close()
+        except sqlite3.OperationalError:
+            continue
+    raise AssertionError(f"no flush of {account_id} within {limit_s} s")
+
+
 def test_sigkill_and_restart_keep_state_and_decisions(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     sets = [f"service.state_path='{db}'", "service.flush_interval_s=0.3"]
@@ -29,7 +47,7 @@ def test_sigkill_and_restart_keep_state_and_decisions(tmp_path: Path) -> None:
     try:
         with p.client() as c:
             dec = _send(c, harvester("kx", 300))
-            time.sleep(0.8)  # at least one flush: the state is on disk
+            _wait_for_flush(db, "kx")  # at least one flush: the state is on disk
             # decisions after the last flush exist only in the journal when we kill
             last = c.post("/v1/events", json=harvester("kx", 1, start=T0 + 600)[0] | {"request_id": "kx-last"}).json()
             fb = c.post("/v1/feedback", json={"account_id": "other", "verdict": "confirmed"})
