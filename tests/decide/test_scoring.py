@@ -33,8 +33,24 @@ def test_correlated_signals_do_not_stack_but_independent_ones_do() -> None:
     w = DEFAULT_WEIGHTS
     shape = combine({n: _sig(a=1.0) for n in ("templating", "window_test", "automation", "volume")}, w)["a"]
     mixed = combine({n: _sig(a=1.0) for n in ("templating", "reasoning")}, w)["a"]
-    assert GROUPS["templating"] == GROUPS["automation"] != GROUPS["reasoning"]
+    assert GROUPS["templating"] == GROUPS["window_test"] != GROUPS["reasoning"]
     assert shape.score < 0.8 <= mixed.score
+
+
+def test_automation_corroborates_content_but_not_shape() -> None:
+    """A scripted CoT harvest flags; a person asking for steps and a scripted, templated
+    pipeline with no distillation content do not."""
+    w, settings = DEFAULT_WEIGHTS, load_config()
+    harvest = combine({"reasoning": _sig(a=1.0), "automation": _sig(a=0.6), "window_test": _sig(a=0.5),
+                       "metadata": _sig(a=0.2)}, w)["a"]
+    student = combine({"reasoning": _sig(a=1.0), "automation": _sig(a=0.0), "window_test": _sig(a=0.5),
+                       "metadata": _sig(a=0.2)}, w)["a"]
+    # templating 0.5: a one-template pipeline after the detector's narrow-family discount
+    pipeline = combine({"templating": _sig(a=0.5), "window_test": _sig(a=1.0), "automation": _sig(a=1.0),
+                        "volume": _sig(a=1.0), "reasoning": _sig(a=0.2)}, w)["a"]
+    assert verdict(harvest.score, settings) == "flag"
+    assert verdict(student.score, settings) != "flag"
+    assert verdict(pipeline.score, settings) != "flag"
 
 
 def test_reasons_are_ordered_and_carry_details() -> None:

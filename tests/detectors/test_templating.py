@@ -125,6 +125,17 @@ def test_popular_phrasing_is_not_an_accounts_template() -> None:
     own = "classify the support ticket below into billing shipping or refund and reply with one word: {} {} {}"
     world["pipeline"] = [own.format(rng.choice(WORDS), rng.choice(WORDS), i) for i in range(60)]
     s = {r["account_id"]: r for r in Templating().detect(_ctx(world)).to_pylist()}
-    assert s["pipeline"]["score"] > 0.5
+    assert s["pipeline"]["score"] > 0.4  # still counts (halved: one narrow template family)
     assert max(s[f"user{i}"]["score"] for i in range(25)) < 0.05
     assert "popular phrasings" in s["user3"]["detail"]
+
+
+def test_one_narrow_template_scores_below_many_templates() -> None:
+    """A pipeline's single summariser template is half the evidence of a sweep over many."""
+    from distillguard.detectors.templating import score_row
+    base = {"account_id": "a", "n_sampled": 400, "n_total": 4000, "n_templated": 400, "n_templated_popular": 0,
+            "slot_diversity": 1.0, "accounts_sharing": 1, "examples": []}
+    narrow = score_row({**base, "n_templates": 1, "top_share": 1.0})
+    broad = score_row({**base, "n_templates": 20, "top_share": 0.1})
+    assert broad["score"] > 0.99 and abs(narrow["score"] - 0.5 * broad["score"]) < 0.01
+    assert "narrow" in narrow["detail"] and "narrow" not in broad["detail"]

@@ -4,7 +4,8 @@ Scoring is *additive evidence through a fixed transform*::
 
     e_i   = w_i · s_i                       (s_i ∈ [0, 1] from detector i, w_i its weight)
     E_g   = max_{i∈g} e_i + λ · (Σ_{i∈g} e_i − max_{i∈g} e_i)      per evidence group g
-    E     = Σ_g E_g
+    E_b   = e_automation · (λ + (1 − λ) · min(1, E_content))         behaviour corroborates content
+    E     = Σ_g E_g + E_b
     score = 1 − exp(−E)
 
 This is a noisy-OR in which a signal of strength ``s`` and weight ``w`` counts as ``w·s``
@@ -16,6 +17,15 @@ evidence gives the same score in every world, every replay prefix and every run,
 ``watch``/``flag`` thresholds mean something. With the defaults the largest single
 weight is 1.0 → one signal alone reaches at most 0.63, below ``flag = 0.8`` (E ≥ 1.61):
 flagging needs at least two independent lines of evidence, or a campaign.
+
+*Behaviour corroborates content.* Automation (scripted, one-shot, raw-client, sleepless
+traffic) is not the same fact as templating: it says *how* requests are sent, not what
+they contain. Alone it says little (honest pipelines are scripts), so without content
+evidence it counts only λ, as one more view of the "shape" of traffic. But a script that
+asks for reasoning traces or sweeps broad tasks is exactly what distillation needs and a
+person asking the same questions is not, so automation counts fully in proportion to the
+content evidence (up to E_content = 1). This separates a CoT harvest from a student who
+asks for steps, without letting an automated templated pipeline stack into a flag.
 """
 
 from __future__ import annotations
@@ -42,11 +52,15 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 GROUPS: dict[str, str] = {
     "reasoning": "content", "coverage": "content", "known_corpus": "content",
-    "templating": "shape", "window_test": "shape", "automation": "shape", "volume": "shape",
+    "templating": "shape", "window_test": "shape", "automation": "behaviour", "volume": "shape",
     "metadata": "identity",
 }
-"""Evidence groups: *what* is asked (content), *how* it is sent (shape), *who* asks (identity).
+"""Evidence groups: *what* is asked (content), *how* it is shaped (shape), *who* asks (identity),
+and *how* it is sent (behaviour: counted in proportion to content, see the module docstring).
 A plugin detector is its own group unless listed here."""
+
+BEHAVIOUR_GROUP = "behaviour"
+CORROBORATED_BY = "content"
 
 GROUP_DISCOUNT = 0.25
 """λ: how much the weaker signals of one group add on top of its strongest."""
@@ -112,15 +126,17 @@ def combine(signals: dict[str, pa.Table], weights: dict[str, float]) -> dict[str
 
 
 def grouped_evidence(contrib: dict[str, float]) -> float:
-    """E = Σ_g [max_g + λ·(sum_g − max_g)] over evidence groups (see module docstring)."""
+    """E = Σ_g [max_g + λ·(sum_g − max_g)] + E_behaviour (see module docstring)."""
     groups: dict[str, list[float]] = {}
     for name, e in contrib.items():
         groups.setdefault(GROUPS.get(name, name), []).append(max(0.0, e))
-    total = 0.0
-    for vals in groups.values():
+    per_group: dict[str, float] = {}
+    for g, vals in groups.items():
         top = max(vals)
-        total += top + GROUP_DISCOUNT * (sum(vals) - top)
-    return total
+        per_group[g] = top + GROUP_DISCOUNT * (sum(vals) - top)
+    behaviour = per_group.pop(BEHAVIOUR_GROUP, 0.0)
+    content = min(1.0, per_group.get(CORROBORATED_BY, 0.0))
+    return sum(per_group.values()) + behaviour * (GROUP_DISCOUNT + (1.0 - GROUP_DISCOUNT) * content)
 
 
 def verdict(score: float, settings: Settings) -> str:
