@@ -67,9 +67,12 @@ def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], unt
     when one detector runs alone, where its failure is the whole answer).
     """
     fa.build_account_features(con, fa.SCOPED_REQUESTS, fa.ACCOUNT_FEATURES)
-    ctx = ScanContext(con=con, until=until, has_accounts=has_accounts,
-                      artefacts={"account_features": fa.ACCOUNT_FEATURES, "request_features": fa.SCOPED_REQUESTS,
-                                 **(artefacts or {})})
+    arts = artefacts if artefacts is not None else {}
+    arts.setdefault("account_features", fa.ACCOUNT_FEATURES)
+    arts.setdefault("request_features", fa.SCOPED_REQUESTS)
+    # The same dict object goes to the detectors, so what they cache (e.g. the world's
+    # template clusters) is visible to the caller afterwards (the campaign finder).
+    ctx = ScanContext(con=con, until=until, has_accounts=has_accounts, artefacts=arts)
     out: dict[str, pa.Table] = {}
     for name, det in dets.items():
         try:
@@ -142,10 +145,25 @@ def scan(events: str | Path, out: str | Path, *, accounts: str | Path | None = N
     dets = _detectors(settings, detector)
     con = engine.connect(settings.engine, work)
     try:
-        return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
-                         [r for r in (ev_rep, acc_rep) if r is not None])
+        with _small_blas():
+            return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
+                             [r for r in (ev_rep, acc_rep) if r is not None])
     finally:
         con.close()
+
+
+def _small_blas() -> Any:
+    """Single-threaded BLAS for the scan's many tiny matrix products (kernel rows of 64 x 800).
+
+    OpenBLAS wakes its whole thread pool for every call; on small matrices (and on shared
+    cores) that hand-off costs 5-10x the product itself. DuckDB keeps its own threads.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a transitive dependency of scikit-learn; absent means no pool to limit
+        from contextlib import nullcontext
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[str, Detector],
@@ -163,12 +181,15 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
     errors: dict[str, str] = {}
     t0 = time.perf_counter()
     say("detectors")
-    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors)
+    # One artefacts dict for the full-window detectors and the campaign finder: both use the
+    # world's template clusters (features.templates.ARTEFACT_KEY), sketched once.
+    arts: dict[str, Any] = {}
+    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts)
     accs = _scores(signals, settings, only, model)
     t["detectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("campaigns")
-    campaigns, membership = _campaigns(con, accs, settings, until, only, errors)
+    campaigns, membership = _campaigns(con, accs, settings, until, only, errors, arts)
     t["campaigns"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("replay (first flag times)")
@@ -213,8 +234,8 @@ def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signa
 
 
 def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore], settings: Settings,
-               until: datetime | None, only: str | None,
-               errors: dict[str, str]) -> tuple[list[Campaign], dict[str, tuple[str, float]]]:
+               until: datetime | None, only: str | None, errors: dict[str, str],
+               artefacts: dict[str, Any] | None = None) -> tuple[list[Campaign], dict[str, tuple[str, float]]]:
     """Call the campaign finder if installed, and let members inherit campaign risk."""
     if only:
         return [], {}
@@ -228,7 +249,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
         **{f"s_{n}": pa.array([a.signals.get(n, 0.0) for a in accs.values()], pa.float64())
            for n in sorted({k for a in accs.values() for k in a.signals})},
     })
-    ctx = ScanContext(con=con, until=until, artefacts={"account_features": fa.ACCOUNT_FEATURES,
+    ctx = ScanContext(con=con, until=until, artefacts={**(artefacts or {}), "account_features": fa.ACCOUNT_FEATURES,
                                                        "request_features": fa.SCOPED_REQUESTS})
     try:
         res = find_campaigns(ctx, table, settings)
