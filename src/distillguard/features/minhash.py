@@ -252,6 +252,11 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     Borrowing from the *next* bin (rotation) makes runs of empty bins copy one value, so
     two short prompts that share a single shingle would share whole LSH bands; a random
     probe sequence per bin keeps the collision probability equal to Jaccard similarity.
+
+    Each empty bin takes the first probe ``t`` that lands on a filled bin (value mixed
+    with ``t``); bins whose probes all miss take the row's first filled bin. The work is
+    done on the flat list of still-unresolved empty bins, which shrinks every attempt,
+    rather than on whole rows (a short prompt's row stays unresolved for many attempts).
     """
     n, k = sig.shape
     empty = sig == _EMPTY
@@ -259,26 +264,21 @@ def _densify(sig: np.ndarray) -> np.ndarray:
         return sig
     out = sig.copy()
     all_empty = empty.all(axis=1)
-    live = np.flatnonzero(empty.any(axis=1) & ~all_empty)
-    sub, todo = sig[live], empty[live]
-    filled_sub = out[live]
+    rows, cols = np.nonzero(empty & ~all_empty[:, None])
+    flat = sig.reshape(-1)
+    base = rows * k
     for t, probe in enumerate(_probe_table(k)):
-        cand = sub[:, probe]
-        take = todo & (cand != _EMPTY)
-        with np.errstate(over="ignore"):
-            filled_sub[take] = (cand[take] + _U64(t + 1) * _U64(0x632BE59BD9B4E019)) & _MASK58
-        todo &= ~take
-        still = todo.any(axis=1)
-        if not still.all():
-            out[live[~still]] = filled_sub[~still]
-            live, sub, todo, filled_sub = live[still], sub[still], todo[still], filled_sub[still]
-        if len(live) == 0:
+        if len(rows) == 0:
             break
-    if len(live):  # very sparse rows whose probes all missed: take their first filled bin
-        first = np.argmax(sub != _EMPTY, axis=1)
-        fill = sub[np.arange(len(live)), first]
-        filled_sub[todo] = np.broadcast_to(fill[:, None], sub.shape)[todo]
-        out[live] = filled_sub
+        cand = flat[base + probe[cols]]
+        hit = cand != _EMPTY
+        with np.errstate(over="ignore"):
+            out[rows[hit], cols[hit]] = (cand[hit] + _U64(t + 1) * _U64(0x632BE59BD9B4E019)) & _MASK58
+        miss = ~hit
+        rows, cols, base = rows[miss], cols[miss], base[miss]
+    if len(rows):  # very sparse rows whose probes all missed: take their first filled bin
+        first = np.argmax(~empty, axis=1)
+        out[rows, cols] = sig[rows, first[rows]]
     out[all_empty] = 0
     return out
 
