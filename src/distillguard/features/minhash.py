@@ -254,9 +254,10 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     probe sequence per bin keeps the collision probability equal to Jaccard similarity.
 
     Each empty bin takes the first probe ``t`` that lands on a filled bin (value mixed
-    with ``t``); bins whose probes all miss take the row's first filled bin. The work is
-    done on the flat list of still-unresolved empty bins, which shrinks every attempt,
-    rather than on whole rows (a short prompt's row stays unresolved for many attempts).
+    with ``t``); bins whose probes all miss take the row's first filled bin. Short prompts
+    leave most bins empty, so this is the sketch's hot spot: the search runs on the flat
+    list of still-unresolved empty bins (shrinking every attempt) and, for up to 64 bins,
+    tests a per-row bitmask of filled bins instead of gathering signature values.
     """
     n, k = sig.shape
     empty = sig == _EMPTY
@@ -265,20 +266,37 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     out = sig.copy()
     all_empty = empty.all(axis=1)
     rows, cols = np.nonzero(empty & ~all_empty[:, None])
-    flat = sig.reshape(-1)
-    base = rows * k
-    for t, probe in enumerate(_probe_table(k)):
-        if len(rows) == 0:
-            break
-        cand = flat[base + probe[cols]]
-        hit = cand != _EMPTY
-        with np.errstate(over="ignore"):
-            out[rows[hit], cols[hit]] = (cand[hit] + _U64(t + 1) * _U64(0x632BE59BD9B4E019)) & _MASK58
-        miss = ~hit
-        rows, cols, base = rows[miss], cols[miss], base[miss]
-    if len(rows):  # very sparse rows whose probes all missed: take their first filled bin
+    probes = _probe_table(k)
+    found = np.full(len(rows), -1, dtype=np.int64)
+    todo = np.arange(len(rows))
+    if k <= 64:
+        filled = (~empty).astype(np.uint64) << np.arange(k, dtype=np.uint64)
+        mask = filled.sum(axis=1, dtype=np.uint64)[rows]  # distinct powers of two: sum == OR
+        cur_cols = cols.astype(np.uint8)
+        shifts = probes.astype(np.uint64)
+        for t in range(len(probes)):
+            if len(todo) == 0:
+                break
+            hit = ((mask >> shifts[t][cur_cols]) & _U64(1)).astype(bool)
+            found[todo[hit]] = t
+            miss = ~hit
+            todo, cur_cols, mask = todo[miss], cur_cols[miss], mask[miss]
+    else:
+        flat = sig.reshape(-1)
+        for t, probe in enumerate(probes):
+            if len(todo) == 0:
+                break
+            hit = flat[rows[todo] * k + probe[cols[todo]]] != _EMPTY
+            found[todo[hit]] = t
+            todo = todo[~hit]
+    ok = found >= 0
+    r, c, t_ok = rows[ok], cols[ok], found[ok]
+    with np.errstate(over="ignore"):
+        out[r, c] = (sig[r, probes[t_ok, c]] + (t_ok + 1).astype(np.uint64) * _U64(0x632BE59BD9B4E019)) & _MASK58
+    if len(todo):  # very sparse rows whose probes all missed: take their first filled bin
         first = np.argmax(~empty, axis=1)
-        out[rows, cols] = sig[rows, first[rows]]
+        r, c = rows[todo], cols[todo]
+        out[r, c] = sig[r, first[r]]
     out[all_empty] = 0
     return out
 
