@@ -331,7 +331,26 @@ def exact_hashes(tok: Tokens, n: int) -> np.ndarray:
 
 def sketch(texts: pa.Array | pa.ChunkedArray | list[str | None], *, num_perm: int = NUM_PERM,
            bands: int = BANDS) -> Sketch:
-    """Normalise, tokenise and sketch a batch of prompts (call per batch of ~50k)."""
+    """Normalise, tokenise and sketch a batch of prompts (call per batch of ~50k).
+
+    A sketch row is a pure function of its text, so repeated texts (retries, shared
+    benchmark items, one prompt sent from many accounts) are sketched once and copied.
+    """
+    arr = pa.array(texts, type=pa.large_string()) if isinstance(texts, list) else texts
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.fill_null(arr.cast(pa.large_string()), "")
+    if len(arr) > 1:
+        enc = pc.dictionary_encode(arr)
+        if len(enc.dictionary) < 0.9 * len(arr):
+            uniq = _sketch(enc.dictionary, num_perm=num_perm, bands=bands)
+            idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            fp = uniq.fingerprint[idx] if uniq.fingerprint is not None else None
+            return Sketch(uniq.bands[idx], uniq.exact[idx], uniq.n_tokens[idx], fp)
+    return _sketch(arr, num_perm=num_perm, bands=bands)
+
+
+def _sketch(texts: pa.Array, *, num_perm: int, bands: int) -> Sketch:
     norm = normalize(texts)
     n = len(norm)
     tok = tokenize(norm)
