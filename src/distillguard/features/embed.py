@@ -68,7 +68,17 @@ def embed_texts(texts: list[str], *, dim: int = DEFAULT_DIM, seed: int = 0) -> n
     """
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
-    sparse = _vectorizer().transform([mask_text(t or "") for t in texts])
+    # A vector is a pure function of the masked text, and masking digits makes slot sweeps
+    # and repeated prompts collide: vectorise each distinct masked text once.
+    masked = [mask_text(t or "") for t in texts]
+    slot: dict[str, int] = {}
+    idx = np.fromiter((slot.setdefault(m, len(slot)) for m in masked), dtype=np.int64, count=len(masked))
+    uniq = _embed_masked(list(slot), dim, seed)
+    return uniq if len(slot) == len(masked) else uniq[idx]
+
+
+def _embed_masked(masked: list[str], dim: int, seed: int) -> np.ndarray:
+    sparse = _vectorizer().transform(masked)
     dense = np.asarray(sparse @ _projection(dim, seed), dtype=np.float32)
     norms = np.linalg.norm(dense, axis=1, keepdims=True)
     return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
