@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from distillguard.features import _memo
 from distillguard.features.text import MASK_RULES
 
 NUM_PERM = 64
@@ -340,14 +341,39 @@ def sketch(texts: pa.Array | pa.ChunkedArray | list[str | None], *, num_perm: in
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     arr = pc.fill_null(arr.cast(pa.large_string()), "")
-    if len(arr) > 1:
+    memo = _memo.memo("sketch") if (num_perm, bands) == (NUM_PERM, BANDS) else None
+    if len(arr) > 1 or (memo is not None and len(arr)):
         enc = pc.dictionary_encode(arr)
-        if len(enc.dictionary) < 0.9 * len(arr):
+        if memo is not None:
+            uniq = _memo_sketch(enc.dictionary, memo)
+        elif len(enc.dictionary) < 0.9 * len(arr):
             uniq = _sketch(enc.dictionary, num_perm=num_perm, bands=bands)
-            idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-            fp = uniq.fingerprint[idx] if uniq.fingerprint is not None else None
-            return Sketch(uniq.bands[idx], uniq.exact[idx], uniq.n_tokens[idx], fp)
+        else:
+            return _sketch(arr, num_perm=num_perm, bands=bands)
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        fp = uniq.fingerprint[idx] if uniq.fingerprint is not None else None
+        return Sketch(uniq.bands[idx], uniq.exact[idx], uniq.n_tokens[idx], fp)
     return _sketch(arr, num_perm=num_perm, bands=bands)
+
+
+_ROW = np.dtype([("bands", "<u8", (BANDS,)), ("exact", "<u8"), ("n_tokens", "<i8"), ("fp", "<u2", (NUM_PERM,))])
+
+
+def _memo_sketch(texts: pa.Array, memo: _memo.TextMemo) -> Sketch:
+    """Sketch distinct ``texts``, reusing rows the scan's memo already holds."""
+    keys = texts.to_pylist()
+    rows = [memo.get(k) for k in keys]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        sk = _sketch(texts.take(pa.array(missing, pa.int64())), num_perm=NUM_PERM, bands=BANDS)
+        packed = np.zeros(len(missing), dtype=_ROW)
+        packed["bands"], packed["exact"], packed["n_tokens"] = sk.bands, sk.exact, sk.n_tokens
+        packed["fp"] = sk.fingerprint
+        for j, i in enumerate(missing):
+            rows[i] = packed[j].tobytes()
+            memo.put(keys[i], rows[i])  # type: ignore[arg-type]
+    rec = np.frombuffer(b"".join(rows), dtype=_ROW)  # type: ignore[arg-type]
+    return Sketch(rec["bands"].copy(), rec["exact"].copy(), rec["n_tokens"].copy(), rec["fp"].copy())
 
 
 def _sketch(texts: pa.Array, *, num_perm: int, bands: int) -> Sketch:

@@ -30,6 +30,7 @@ from distillguard.decide import model as dm
 from distillguard.detectors import registry
 from distillguard.detectors.base import SIGNAL_SCHEMA, Detector, ScanContext
 from distillguard.errors import InputError
+from distillguard.features import _memo
 from distillguard.features import account as fa
 from distillguard.findings import Campaign, Findings, account_table, write_findings
 from distillguard.ingest import IngestReport, ingest, resolve_inputs
@@ -47,6 +48,8 @@ class ScanResult:
     ingest_reports: list[IngestReport] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    detail_timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per detector and step, ``full:`` (whole window) and ``replay:`` prefixes (bench/)."""
 
 
 def _detectors(settings: Settings, only: str | None) -> dict[str, Detector]:
@@ -60,13 +63,18 @@ def _detectors(settings: Settings, only: str | None) -> dict[str, Detector]:
 
 def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], until: datetime | None,
                   has_accounts: bool, strict: bool, errors: dict[str, str],
-                  artefacts: dict[str, Any] | None = None) -> dict[str, pa.Table]:
+                  artefacts: dict[str, Any] | None = None,
+                  timings: dict[str, float] | None = None) -> dict[str, pa.Table]:
     """Build account features for the current scope and run each detector on it.
 
     A failing detector is reported in ``errors`` and skipped (``strict`` re-raises: used
-    when one detector runs alone, where its failure is the whole answer).
+    when one detector runs alone, where its failure is the whole answer). Seconds spent
+    per step are added to ``timings`` (keys ``account_features`` and ``det:<name>``).
     """
+    tm = timings if timings is not None else {}
+    t0 = time.perf_counter()
     fa.build_account_features(con, fa.SCOPED_REQUESTS, fa.ACCOUNT_FEATURES)
+    tm["account_features"] = tm.get("account_features", 0.0) + time.perf_counter() - t0
     arts = artefacts if artefacts is not None else {}
     arts.setdefault("account_features", fa.ACCOUNT_FEATURES)
     arts.setdefault("request_features", fa.SCOPED_REQUESTS)
@@ -75,6 +83,7 @@ def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], unt
     ctx = ScanContext(con=con, until=until, has_accounts=has_accounts, artefacts=arts)
     out: dict[str, pa.Table] = {}
     for name, det in dets.items():
+        t0 = time.perf_counter()
         try:
             t = det.detect(ctx)
             out[name] = t.select([f.name for f in SIGNAL_SCHEMA]).cast(SIGNAL_SCHEMA)
@@ -82,6 +91,8 @@ def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], unt
             if strict:
                 raise
             errors[name] = f"{type(e).__name__}: {e}"
+        finally:
+            tm[f"det:{name}"] = tm.get(f"det:{name}", 0.0) + time.perf_counter() - t0
     return out
 
 
@@ -145,11 +156,18 @@ def scan(events: str | Path, out: str | Path, *, accounts: str | Path | None = N
     dets = _detectors(settings, detector)
     con = engine.connect(settings.engine, work)
     try:
-        with _small_blas():
+        with _small_blas(), _memo.active(sketch=SKETCH_MEMO, embed=EMBED_MEMO):
             return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
                              [r for r in (ev_rep, acc_rep) if r is not None])
     finally:
         con.close()
+
+
+SKETCH_MEMO = 300_000
+"""Distinct prompts whose MinHash rows a scan keeps for reuse (~0.7 kB each): the replay
+re-sketches each flagged account's first 4, 8, 16 … prompts (features._memo)."""
+EMBED_MEMO = 150_000
+"""Distinct masked prompts whose window-test vectors a scan keeps for reuse (~1 kB each)."""
 
 
 def _small_blas() -> Any:
@@ -184,7 +202,9 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
     # One artefacts dict for the full-window detectors and the campaign finder: both use the
     # world's template clusters (features.templates.ARTEFACT_KEY), sketched once.
     arts: dict[str, Any] = {}
-    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts)
+    t_full: dict[str, float] = {}
+    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts,
+                            timings=t_full)
     accs = _scores(signals, settings, only, model)
     t["detectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -193,7 +213,8 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
     t["campaigns"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("replay (first flag times)")
-    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model) \
+    t_replay: dict[str, float] = {}
+    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
         if settings.scoring.first_flag else {}
     engine.set_scope(con)
     t["replay"] = time.perf_counter() - t0
@@ -220,7 +241,8 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
         say("report")
         _report(findings, con, out, sig_long, errors)
         t["report"] = time.perf_counter() - t0
-    return ScanResult(findings, out, n_events, sig_long, reports, t, errors)
+    detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
+    return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail)
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,
@@ -289,7 +311,8 @@ def _nth_event_ts(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, int]]) 
 
 def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
                  membership: dict[str, tuple[str, float]], settings: Settings, until: datetime | None,
-                 has_acc: bool, only: str | None, model: dict[str, Any] | None) -> dict[str, datetime]:
+                 has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                 timings: dict[str, float] | None = None) -> dict[str, datetime]:
     flag = settings.scoring.flag
     flagged = [a.account_id for a in accs.values() if a.score >= flag]
     if not flagged:
@@ -303,11 +326,13 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
         todo = [a for a in pending if counts.get(a, 0) > p]
         if not todo:
             break
+        if timings is not None:
+            timings[f"accounts@{p}"] = float(len(todo))
         con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
         con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
         con.unregister("_dg_pending_in")
         engine.set_scope(con, prefix=p, only="_dg_pending")
-        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={})
+        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
         for a in _scores(sig, settings, only, model).values():
             if a.account_id in pending and a.score >= flag:
                 found[a.account_id] = p
