@@ -322,21 +322,18 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
                 if (a.signals.get(only, 0.0) if only else dc.evidence_to_score(a.evidence)) >= flag}
     found: dict[str, int] = {}
     pending = set(flagged)
-    for p in settings.scoring.replay_prefixes:
-        todo = [a for a in pending if counts.get(a, 0) > p]
-        if not todo:
-            break
-        if timings is not None:
-            timings[f"accounts@{p}"] = float(len(todo))
-        con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
-        con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
-        con.unregister("_dg_pending_in")
-        engine.set_scope(con, prefix=p, only="_dg_pending")
-        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
-        for a in _scores(sig, settings, only, model).values():
-            if a.account_id in pending and a.score >= flag:
-                found[a.account_id] = p
-                pending.discard(a.account_id)
+    prefixes = list(settings.scoring.replay_prefixes)
+    # Replay never sees more than the flagged accounts' first max(prefixes) events.
+    con.register("_dg_flagged_in", pa.table({"account_id": pa.array(flagged, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE _dg_flagged AS SELECT * FROM _dg_flagged_in")
+    con.unregister("_dg_flagged_in")
+    engine.make_replay_tables(con, "_dg_flagged", max(prefixes, default=0))
+    try:
+        _replay_prefixes(con, dets, prefixes, pending, counts, found, settings, until, has_acc, only, model,
+                         timings)
+    finally:
+        engine.drop_replay_tables(con)
+        con.execute("DROP TABLE IF EXISTS _dg_flagged")
     for a in pending & own_full:  # flagged only once all its events were seen
         found[a] = counts.get(a, 0)
     times = _nth_event_ts(con, list(found.items()))
@@ -346,6 +343,29 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
         if a not in times or ts < times[a]:
             times[a] = ts
     return {a: times[a] for a in flagged if a in times}
+
+
+def _replay_prefixes(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], prefixes: list[int],
+                     pending: set[str], counts: dict[str, int], found: dict[str, int], settings: Settings,
+                     until: datetime | None, has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                     timings: dict[str, float] | None) -> None:
+    """Re-score the still-pending accounts on their first p events, for each prefix p in turn."""
+    flag = settings.scoring.flag
+    for p in prefixes:
+        todo = [a for a in pending if counts.get(a, 0) > p]
+        if not todo:
+            break
+        if timings is not None:
+            timings[f"accounts@{p}"] = float(len(todo))
+        con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
+        con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
+        con.unregister("_dg_pending_in")
+        engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
+        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
+        for a in _scores(sig, settings, only, model).values():
+            if a.account_id in pending and a.score >= flag:
+                found[a.account_id] = p
+                pending.discard(a.account_id)
 
 
 def _campaign_times(con: duckdb.DuckDBPyConnection, membership: dict[str, tuple[str, float]],
