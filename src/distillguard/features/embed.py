@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from distillguard.features import _memo
+
 DEFAULT_DIM = 128
 _HASH_FEATURES = 2**15
 _MAX_CHARS = 1000
@@ -68,7 +70,30 @@ def embed_texts(texts: list[str], *, dim: int = DEFAULT_DIM, seed: int = 0) -> n
     """
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
-    sparse = _vectorizer().transform([mask_text(t or "") for t in texts])
+    # A vector is a pure function of the masked text, and masking digits makes slot sweeps
+    # and repeated prompts collide: vectorise each distinct masked text once.
+    masked = [mask_text(t or "") for t in texts]
+    slot: dict[str, int] = {}
+    idx = np.fromiter((slot.setdefault(m, len(slot)) for m in masked), dtype=np.int64, count=len(masked))
+    memo = _memo.memo("embed") if (dim, seed) == (DEFAULT_DIM, 0) else None
+    uniq = _embed_masked(list(slot), dim, seed) if memo is None else _memo_embed(list(slot), memo, dim)
+    return uniq if len(slot) == len(masked) else uniq[idx]
+
+
+def _memo_embed(masked: list[str], memo: _memo.TextMemo, dim: int) -> np.ndarray:
+    """Vectors of distinct masked texts, reusing those the scan's memo already holds."""
+    rows = [memo.get(m) for m in masked]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        fresh = _embed_masked([masked[i] for i in missing], dim, 0)
+        for j, i in enumerate(missing):
+            rows[i] = fresh[j].tobytes()
+            memo.put(masked[i], rows[i])  # type: ignore[arg-type]
+    return np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(masked), dim).copy()  # type: ignore[arg-type]
+
+
+def _embed_masked(masked: list[str], dim: int, seed: int) -> np.ndarray:
+    sparse = _vectorizer().transform(masked)
     dense = np.asarray(sparse @ _projection(dim, seed), dtype=np.float32)
     norms = np.linalg.norm(dense, axis=1, keepdims=True)
     return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)

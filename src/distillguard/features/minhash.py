@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from distillguard.features import _memo
 from distillguard.features.text import MASK_RULES
 
 NUM_PERM = 64
@@ -252,6 +253,12 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     Borrowing from the *next* bin (rotation) makes runs of empty bins copy one value, so
     two short prompts that share a single shingle would share whole LSH bands; a random
     probe sequence per bin keeps the collision probability equal to Jaccard similarity.
+
+    Each empty bin takes the first probe ``t`` that lands on a filled bin (value mixed
+    with ``t``); bins whose probes all miss take the row's first filled bin. Short prompts
+    leave most bins empty, so this is the sketch's hot spot: the search runs on the flat
+    list of still-unresolved empty bins (shrinking every attempt) and, for up to 64 bins,
+    tests a per-row bitmask of filled bins instead of gathering signature values.
     """
     n, k = sig.shape
     empty = sig == _EMPTY
@@ -259,26 +266,38 @@ def _densify(sig: np.ndarray) -> np.ndarray:
         return sig
     out = sig.copy()
     all_empty = empty.all(axis=1)
-    live = np.flatnonzero(empty.any(axis=1) & ~all_empty)
-    sub, todo = sig[live], empty[live]
-    filled_sub = out[live]
-    for t, probe in enumerate(_probe_table(k)):
-        cand = sub[:, probe]
-        take = todo & (cand != _EMPTY)
-        with np.errstate(over="ignore"):
-            filled_sub[take] = (cand[take] + _U64(t + 1) * _U64(0x632BE59BD9B4E019)) & _MASK58
-        todo &= ~take
-        still = todo.any(axis=1)
-        if not still.all():
-            out[live[~still]] = filled_sub[~still]
-            live, sub, todo, filled_sub = live[still], sub[still], todo[still], filled_sub[still]
-        if len(live) == 0:
-            break
-    if len(live):  # very sparse rows whose probes all missed: take their first filled bin
-        first = np.argmax(sub != _EMPTY, axis=1)
-        fill = sub[np.arange(len(live)), first]
-        filled_sub[todo] = np.broadcast_to(fill[:, None], sub.shape)[todo]
-        out[live] = filled_sub
+    rows, cols = np.nonzero(empty & ~all_empty[:, None])
+    probes = _probe_table(k)
+    found = np.full(len(rows), -1, dtype=np.int64)
+    todo = np.arange(len(rows))
+    if k <= 64:
+        filled = (~empty).astype(np.uint64) << np.arange(k, dtype=np.uint64)
+        mask = filled.sum(axis=1, dtype=np.uint64)[rows]  # distinct powers of two: sum == OR
+        cur_cols = cols.astype(np.uint8)
+        shifts = probes.astype(np.uint64)
+        for t in range(len(probes)):
+            if len(todo) == 0:
+                break
+            hit = ((mask >> shifts[t][cur_cols]) & _U64(1)).astype(bool)
+            found[todo[hit]] = t
+            miss = ~hit
+            todo, cur_cols, mask = todo[miss], cur_cols[miss], mask[miss]
+    else:
+        flat = sig.reshape(-1)
+        for t, probe in enumerate(probes):
+            if len(todo) == 0:
+                break
+            hit = flat[rows[todo] * k + probe[cols[todo]]] != _EMPTY
+            found[todo[hit]] = t
+            todo = todo[~hit]
+    ok = found >= 0
+    r, c, t_ok = rows[ok], cols[ok], found[ok]
+    with np.errstate(over="ignore"):
+        out[r, c] = (sig[r, probes[t_ok, c]] + (t_ok + 1).astype(np.uint64) * _U64(0x632BE59BD9B4E019)) & _MASK58
+    if len(todo):  # very sparse rows whose probes all missed: take their first filled bin
+        first = np.argmax(~empty, axis=1)
+        r, c = rows[todo], cols[todo]
+        out[r, c] = sig[r, first[r]]
     out[all_empty] = 0
     return out
 
@@ -313,7 +332,51 @@ def exact_hashes(tok: Tokens, n: int) -> np.ndarray:
 
 def sketch(texts: pa.Array | pa.ChunkedArray | list[str | None], *, num_perm: int = NUM_PERM,
            bands: int = BANDS) -> Sketch:
-    """Normalise, tokenise and sketch a batch of prompts (call per batch of ~50k)."""
+    """Normalise, tokenise and sketch a batch of prompts (call per batch of ~50k).
+
+    A sketch row is a pure function of its text, so repeated texts (retries, shared
+    benchmark items, one prompt sent from many accounts) are sketched once and copied.
+    """
+    arr = pa.array(texts, type=pa.large_string()) if isinstance(texts, list) else texts
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.fill_null(arr.cast(pa.large_string()), "")
+    memo = _memo.memo("sketch") if (num_perm, bands) == (NUM_PERM, BANDS) else None
+    if len(arr) > 1 or (memo is not None and len(arr)):
+        enc = pc.dictionary_encode(arr)
+        if memo is not None:
+            uniq = _memo_sketch(enc.dictionary, memo)
+        elif len(enc.dictionary) < 0.9 * len(arr):
+            uniq = _sketch(enc.dictionary, num_perm=num_perm, bands=bands)
+        else:
+            return _sketch(arr, num_perm=num_perm, bands=bands)
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        fp = uniq.fingerprint[idx] if uniq.fingerprint is not None else None
+        return Sketch(uniq.bands[idx], uniq.exact[idx], uniq.n_tokens[idx], fp)
+    return _sketch(arr, num_perm=num_perm, bands=bands)
+
+
+_ROW = np.dtype([("bands", "<u8", (BANDS,)), ("exact", "<u8"), ("n_tokens", "<i8"), ("fp", "<u2", (NUM_PERM,))])
+
+
+def _memo_sketch(texts: pa.Array, memo: _memo.TextMemo) -> Sketch:
+    """Sketch distinct ``texts``, reusing rows the scan's memo already holds."""
+    keys = texts.to_pylist()
+    rows = [memo.get(k) for k in keys]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        sk = _sketch(texts.take(pa.array(missing, pa.int64())), num_perm=NUM_PERM, bands=BANDS)
+        packed = np.zeros(len(missing), dtype=_ROW)
+        packed["bands"], packed["exact"], packed["n_tokens"] = sk.bands, sk.exact, sk.n_tokens
+        packed["fp"] = sk.fingerprint
+        for j, i in enumerate(missing):
+            rows[i] = packed[j].tobytes()
+            memo.put(keys[i], rows[i])  # type: ignore[arg-type]
+    rec = np.frombuffer(b"".join(rows), dtype=_ROW)  # type: ignore[arg-type]
+    return Sketch(rec["bands"].copy(), rec["exact"].copy(), rec["n_tokens"].copy(), rec["fp"].copy())
+
+
+def _sketch(texts: pa.Array, *, num_perm: int, bands: int) -> Sketch:
     norm = normalize(texts)
     n = len(norm)
     tok = tokenize(norm)

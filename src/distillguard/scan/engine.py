@@ -111,11 +111,16 @@ def register_events_table(con: duckdb.DuckDBPyConnection, events: pa.Table) -> i
     return scalar(con, "SELECT count(*) FROM events_base")
 
 
-def set_scope(con: duckdb.DuckDBPyConnection, prefix: int | None = None, only: str | None = None) -> None:
+REPLAY_EVENTS, REPLAY_FEATURES = "_dg_replay_events", "_dg_replay_features"
+
+
+def set_scope(con: duckdb.DuckDBPyConnection, prefix: int | None = None, only: str | None = None,
+              replay: bool = False) -> None:
     """Point the ``events`` view at the whole window or at each account's first ``prefix`` events.
 
     ``only`` names a one-column table of account_ids to restrict to (replay evaluates
-    just the accounts the full scan flagged).
+    just the accounts the full scan flagged). ``replay`` reads the compact copies made by
+    :func:`make_replay_tables` instead of the whole window (same rows, far fewer to scan).
     """
     cols = ", ".join(f.name for f in EVENTS_SCHEMA)
     cond = []
@@ -124,6 +129,26 @@ def set_scope(con: duckdb.DuckDBPyConnection, prefix: int | None = None, only: s
     if only is not None:
         cond.append(f"account_id IN (SELECT account_id FROM {only})")
     clause = ("WHERE " + " AND ".join(cond)) if cond else ""
-    con.execute(f"CREATE OR REPLACE VIEW events AS SELECT {cols} FROM events_base {clause}")
+    ev, feats = (REPLAY_EVENTS, REPLAY_FEATURES) if replay else ("events_base", "request_features")
+    con.execute(f"CREATE OR REPLACE VIEW events AS SELECT {cols} FROM {ev} {clause}")
+    if scalar(con, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{feats}'"):
+        con.execute(f"CREATE OR REPLACE VIEW rf AS SELECT * FROM {feats} {clause}")
+
+
+def make_replay_tables(con: duckdb.DuckDBPyConnection, accounts: str, max_prefix: int) -> None:
+    """Copy the events (and request features) replay can ever look at: the first
+    ``max_prefix`` events of the accounts in table ``accounts``.
+
+    Every replay prefix then scans this copy instead of the whole window: at millions of
+    events the window no longer fits in memory, and 12 prefixes x (features, templating
+    sample, window-test sample) full scans of it dominated the replay.
+    """
+    cond = f"WHERE rn <= {int(max_prefix)} AND account_id IN (SELECT account_id FROM {accounts})"
+    con.execute(f"CREATE OR REPLACE TABLE {REPLAY_EVENTS} AS SELECT * FROM events_base {cond}")
     if scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'request_features'"):
-        con.execute(f"CREATE OR REPLACE VIEW rf AS SELECT * FROM request_features {clause}")
+        con.execute(f"CREATE OR REPLACE TABLE {REPLAY_FEATURES} AS SELECT * FROM request_features {cond}")
+
+
+def drop_replay_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for t in (REPLAY_EVENTS, REPLAY_FEATURES):
+        con.execute(f"DROP TABLE IF EXISTS {t}")

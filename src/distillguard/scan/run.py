@@ -30,6 +30,7 @@ from distillguard.decide import model as dm
 from distillguard.detectors import registry
 from distillguard.detectors.base import SIGNAL_SCHEMA, Detector, ScanContext
 from distillguard.errors import InputError
+from distillguard.features import _memo
 from distillguard.features import account as fa
 from distillguard.findings import Campaign, Findings, account_table, write_findings
 from distillguard.ingest import IngestReport, ingest, resolve_inputs
@@ -47,6 +48,8 @@ class ScanResult:
     ingest_reports: list[IngestReport] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    detail_timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per detector and step, ``full:`` (whole window) and ``replay:`` prefixes (bench/)."""
 
 
 def _detectors(settings: Settings, only: str | None) -> dict[str, Detector]:
@@ -60,18 +63,27 @@ def _detectors(settings: Settings, only: str | None) -> dict[str, Detector]:
 
 def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], until: datetime | None,
                   has_accounts: bool, strict: bool, errors: dict[str, str],
-                  artefacts: dict[str, Any] | None = None) -> dict[str, pa.Table]:
+                  artefacts: dict[str, Any] | None = None,
+                  timings: dict[str, float] | None = None) -> dict[str, pa.Table]:
     """Build account features for the current scope and run each detector on it.
 
     A failing detector is reported in ``errors`` and skipped (``strict`` re-raises: used
-    when one detector runs alone, where its failure is the whole answer).
+    when one detector runs alone, where its failure is the whole answer). Seconds spent
+    per step are added to ``timings`` (keys ``account_features`` and ``det:<name>``).
     """
+    tm = timings if timings is not None else {}
+    t0 = time.perf_counter()
     fa.build_account_features(con, fa.SCOPED_REQUESTS, fa.ACCOUNT_FEATURES)
-    ctx = ScanContext(con=con, until=until, has_accounts=has_accounts,
-                      artefacts={"account_features": fa.ACCOUNT_FEATURES, "request_features": fa.SCOPED_REQUESTS,
-                                 **(artefacts or {})})
+    tm["account_features"] = tm.get("account_features", 0.0) + time.perf_counter() - t0
+    arts = artefacts if artefacts is not None else {}
+    arts.setdefault("account_features", fa.ACCOUNT_FEATURES)
+    arts.setdefault("request_features", fa.SCOPED_REQUESTS)
+    # The same dict object goes to the detectors, so what they cache (e.g. the world's
+    # template clusters) is visible to the caller afterwards (the campaign finder).
+    ctx = ScanContext(con=con, until=until, has_accounts=has_accounts, artefacts=arts)
     out: dict[str, pa.Table] = {}
     for name, det in dets.items():
+        t0 = time.perf_counter()
         try:
             t = det.detect(ctx)
             out[name] = t.select([f.name for f in SIGNAL_SCHEMA]).cast(SIGNAL_SCHEMA)
@@ -79,6 +91,8 @@ def run_detectors(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], unt
             if strict:
                 raise
             errors[name] = f"{type(e).__name__}: {e}"
+        finally:
+            tm[f"det:{name}"] = tm.get(f"det:{name}", 0.0) + time.perf_counter() - t0
     return out
 
 
@@ -142,10 +156,32 @@ def scan(events: str | Path, out: str | Path, *, accounts: str | Path | None = N
     dets = _detectors(settings, detector)
     con = engine.connect(settings.engine, work)
     try:
-        return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
-                         [r for r in (ev_rep, acc_rep) if r is not None])
+        with _small_blas(), _memo.active(sketch=SKETCH_MEMO, embed=EMBED_MEMO):
+            return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
+                             [r for r in (ev_rep, acc_rep) if r is not None])
     finally:
         con.close()
+
+
+SKETCH_MEMO = 300_000
+"""Distinct prompts whose MinHash rows a scan keeps for reuse (~0.7 kB each): the replay
+re-sketches each flagged account's first 4, 8, 16 … prompts (features._memo)."""
+EMBED_MEMO = 150_000
+"""Distinct masked prompts whose window-test vectors a scan keeps for reuse (~1 kB each)."""
+
+
+def _small_blas() -> Any:
+    """Single-threaded BLAS for the scan's many tiny matrix products (kernel rows of 64 x 800).
+
+    OpenBLAS wakes its whole thread pool for every call; on small matrices (and on shared
+    cores) that hand-off costs 5-10x the product itself. DuckDB keeps its own threads.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a transitive dependency of scikit-learn; absent means no pool to limit
+        from contextlib import nullcontext
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[str, Detector],
@@ -163,16 +199,22 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
     errors: dict[str, str] = {}
     t0 = time.perf_counter()
     say("detectors")
-    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors)
+    # One artefacts dict for the full-window detectors and the campaign finder: both use the
+    # world's template clusters (features.templates.ARTEFACT_KEY), sketched once.
+    arts: dict[str, Any] = {}
+    t_full: dict[str, float] = {}
+    signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts,
+                            timings=t_full)
     accs = _scores(signals, settings, only, model)
     t["detectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("campaigns")
-    campaigns, membership = _campaigns(con, accs, settings, until, only, errors)
+    campaigns, membership = _campaigns(con, accs, settings, until, only, errors, arts)
     t["campaigns"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("replay (first flag times)")
-    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model) \
+    t_replay: dict[str, float] = {}
+    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
         if settings.scoring.first_flag else {}
     engine.set_scope(con)
     t["replay"] = time.perf_counter() - t0
@@ -199,7 +241,8 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
         say("report")
         _report(findings, con, out, sig_long, errors)
         t["report"] = time.perf_counter() - t0
-    return ScanResult(findings, out, n_events, sig_long, reports, t, errors)
+    detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
+    return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail)
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,
@@ -213,8 +256,8 @@ def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signa
 
 
 def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore], settings: Settings,
-               until: datetime | None, only: str | None,
-               errors: dict[str, str]) -> tuple[list[Campaign], dict[str, tuple[str, float]]]:
+               until: datetime | None, only: str | None, errors: dict[str, str],
+               artefacts: dict[str, Any] | None = None) -> tuple[list[Campaign], dict[str, tuple[str, float]]]:
     """Call the campaign finder if installed, and let members inherit campaign risk."""
     if only:
         return [], {}
@@ -228,7 +271,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
         **{f"s_{n}": pa.array([a.signals.get(n, 0.0) for a in accs.values()], pa.float64())
            for n in sorted({k for a in accs.values() for k in a.signals})},
     })
-    ctx = ScanContext(con=con, until=until, artefacts={"account_features": fa.ACCOUNT_FEATURES,
+    ctx = ScanContext(con=con, until=until, artefacts={**(artefacts or {}), "account_features": fa.ACCOUNT_FEATURES,
                                                        "request_features": fa.SCOPED_REQUESTS})
     try:
         res = find_campaigns(ctx, table, settings)
@@ -268,7 +311,8 @@ def _nth_event_ts(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, int]]) 
 
 def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
                  membership: dict[str, tuple[str, float]], settings: Settings, until: datetime | None,
-                 has_acc: bool, only: str | None, model: dict[str, Any] | None) -> dict[str, datetime]:
+                 has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                 timings: dict[str, float] | None = None) -> dict[str, datetime]:
     flag = settings.scoring.flag
     flagged = [a.account_id for a in accs.values() if a.score >= flag]
     if not flagged:
@@ -278,19 +322,18 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
                 if (a.signals.get(only, 0.0) if only else dc.evidence_to_score(a.evidence)) >= flag}
     found: dict[str, int] = {}
     pending = set(flagged)
-    for p in settings.scoring.replay_prefixes:
-        todo = [a for a in pending if counts.get(a, 0) > p]
-        if not todo:
-            break
-        con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
-        con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
-        con.unregister("_dg_pending_in")
-        engine.set_scope(con, prefix=p, only="_dg_pending")
-        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={})
-        for a in _scores(sig, settings, only, model).values():
-            if a.account_id in pending and a.score >= flag:
-                found[a.account_id] = p
-                pending.discard(a.account_id)
+    prefixes = list(settings.scoring.replay_prefixes)
+    # Replay never sees more than the flagged accounts' first max(prefixes) events.
+    con.register("_dg_flagged_in", pa.table({"account_id": pa.array(flagged, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE _dg_flagged AS SELECT * FROM _dg_flagged_in")
+    con.unregister("_dg_flagged_in")
+    engine.make_replay_tables(con, "_dg_flagged", max(prefixes, default=0))
+    try:
+        _replay_prefixes(con, dets, prefixes, pending, counts, found, settings, until, has_acc, only, model,
+                         timings)
+    finally:
+        engine.drop_replay_tables(con)
+        con.execute("DROP TABLE IF EXISTS _dg_flagged")
     for a in pending & own_full:  # flagged only once all its events were seen
         found[a] = counts.get(a, 0)
     times = _nth_event_ts(con, list(found.items()))
@@ -300,6 +343,29 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
         if a not in times or ts < times[a]:
             times[a] = ts
     return {a: times[a] for a in flagged if a in times}
+
+
+def _replay_prefixes(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], prefixes: list[int],
+                     pending: set[str], counts: dict[str, int], found: dict[str, int], settings: Settings,
+                     until: datetime | None, has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                     timings: dict[str, float] | None) -> None:
+    """Re-score the still-pending accounts on their first p events, for each prefix p in turn."""
+    flag = settings.scoring.flag
+    for p in prefixes:
+        todo = [a for a in pending if counts.get(a, 0) > p]
+        if not todo:
+            break
+        if timings is not None:
+            timings[f"accounts@{p}"] = float(len(todo))
+        con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
+        con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
+        con.unregister("_dg_pending_in")
+        engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
+        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
+        for a in _scores(sig, settings, only, model).values():
+            if a.account_id in pending and a.score >= flag:
+                found[a.account_id] = p
+                pending.discard(a.account_id)
 
 
 def _campaign_times(con: duckdb.DuckDBPyConnection, membership: dict[str, tuple[str, float]],
