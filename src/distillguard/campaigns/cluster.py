@@ -15,11 +15,92 @@ import igraph as ig
 import leidenalg as la
 import numpy as np
 
-from distillguard.campaigns.graph import AccountGraph
+from distillguard.campaigns.graph import KIND_WEIGHTS, AccountGraph
+
+FACT_GROUPS: dict[str, tuple[str, ...]] = {
+    "card": ("payment",),
+    "email": ("email_pattern", "disposable_email"),
+    "signup": ("signup_burst",),
+    "network": ("ip", "subnet", "signup_subnet"),
+    "client": ("user_agent",),
+}
+"""Independent facts two groups of accounts can share. A hydra that rotates cards, proxies
+and addresses shares each fact only with a few siblings, but two of its card groups share
+*several* independent rare facts (a proxy /24 and a rare client string and an email
+pattern); two unrelated groups of ordinary users rarely share more than one. Templates
+and synchronised starts are left out: a popular phrasing or a busy minute is shared by
+whole populations, and chained merges through them would glue the world together."""
 
 
-def communities(graph: AccountGraph, *, resolution: float = 0.5, seed: int = 7, min_size: int = 3) -> list[np.ndarray]:
-    """Groups of account indexes (sorted, each ≥ ``min_size``), largest first then by first index."""
+def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_facts: int = 2,
+                         min_rarity: float = 0.35, min_links: int = 2, min_cover: float = 0.2) -> np.ndarray:
+    """Union communities joined by ``min_links`` account pairs that each share ``min_facts``
+    independent rare facts.
+
+    Why: CPM keeps a community dense, so a hydra that gives each payment card its own
+    handful of accounts comes out as one community per card, each too small to matter.
+    Across those communities the evidence is a *combination*: two accounts on different
+    cards that share a rare client string *and* an email pattern, or a proxy /24 *and* a
+    client string. Each fact alone is common among innocent users (ISP blocks, SDKs, gmail
+    shapes) and must not glue groups together; several independent ones on the same pair
+    of accounts point at one operator. Requiring ``min_links`` such pairs between two
+    communities keeps one coincidence from merging them, and requiring the linked accounts
+    to be at least ``min_cover`` of *each* community keeps a large mixed community that
+    happens to hold a couple of a hydra's accounts from being glued to it. A fact counts when the pair's
+    edge carries it at ≥ ``min_rarity`` of its kind's base weight (the value is rare in
+    this world). ``membership`` holds one community label per account of the graph
+    (-1 = none); returns the merged labels (each merged group takes its smallest label).
+    """
+    if graph.n_edges == 0 or membership.size == 0 or int(membership.max()) < 0:
+        return membership
+    base = np.array([KIND_WEIGHTS.get(k, 0.0) or 1.0 for k in graph.kind_names])
+    norm = graph.kind_weight / base[None, :]
+    facts = np.zeros(graph.n_edges, dtype=np.int64)
+    for kinds in FACT_GROUPS.values():
+        cols = [graph.kind_names.index(k) for k in kinds if k in graph.kind_names]
+        if cols:
+            facts += (norm[:, cols] >= min_rarity).any(axis=1)
+    a, b = membership[graph.src], membership[graph.dst]
+    link = (facts >= min_facts) & (a != b) & (a >= 0) & (b >= 0)
+    if not link.any():
+        return membership
+    span = int(membership.max()) + 1
+    key = np.minimum(a[link], b[link]).astype(np.int64) * span + np.maximum(a[link], b[link])
+    ukey, count = np.unique(key, return_counts=True)
+    sizes = np.bincount(membership[membership >= 0], minlength=span)
+    ends = np.concatenate([graph.src[link], graph.dst[link]])
+    end_key = np.concatenate([key, key])
+    touched = np.unique(np.stack([end_key, ends]), axis=1)  # (community pair, account) once each
+    side = membership[touched[1]]
+    lo_c, hi_c = touched[0] // span, touched[0] % span
+    pos = np.searchsorted(ukey, touched[0])
+    cover_lo = np.bincount(pos[side == lo_c], minlength=len(ukey)) / np.maximum(sizes[ukey // span], 1)
+    cover_hi = np.bincount(pos[side == hi_c], minlength=len(ukey)) / np.maximum(sizes[ukey % span], 1)
+    ok = (count >= min_links) & (np.minimum(cover_lo, cover_hi) >= min_cover)
+    parent = np.arange(span)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return int(x)
+
+    for k in ukey[ok].tolist():
+        x, y = find(k // span), find(k % span)
+        if x != y:
+            parent[max(x, y)] = min(x, y)
+    roots = np.array([find(i) for i in range(len(parent))])
+    return np.where(membership >= 0, roots[np.maximum(membership, 0)], -1)
+
+
+def communities(graph: AccountGraph, *, resolution: float = 0.5, seed: int = 7, min_size: int = 3,
+                merge_facts: int = 2, merge_rarity: float = 0.35, merge_links: int = 2) -> list[np.ndarray]:
+    """Groups of account indexes (sorted, each ≥ ``min_size``), largest first then by first index.
+
+    Leiden/CPM first finds dense cores; :func:`merge_by_combination` then joins cores tied
+    by ``merge_links`` account pairs sharing ``merge_facts`` independent rare facts
+    (``merge_facts`` = 0 turns the merge off).
+    """
     if graph.n_edges == 0:
         return []
     nodes, inv = np.unique(np.concatenate([graph.src, graph.dst]), return_inverse=True)
@@ -29,8 +110,12 @@ def communities(graph: AccountGraph, *, resolution: float = 0.5, seed: int = 7, 
     g.es["weight"] = graph.density.tolist()
     part = la.find_partition(g, la.CPMVertexPartition, weights="weight",
                              resolution_parameter=resolution, seed=seed, n_iterations=3)
-    member = np.asarray(part.membership)
-    groups = [np.sort(nodes[member == c]) for c in range(int(member.max()) + 1)]
+    member = np.full(len(graph.accounts), -1, dtype=np.int64)
+    member[nodes] = np.asarray(part.membership)
+    if merge_facts > 0:
+        member = merge_by_combination(graph, member, min_facts=merge_facts, min_rarity=merge_rarity,
+                                      min_links=merge_links)
+    groups = [np.flatnonzero(member == c) for c in np.unique(member[member >= 0]).tolist()]
     groups = [grp for grp in groups if len(grp) >= min_size]
     groups.sort(key=lambda grp: (-len(grp), int(grp[0])))
     return groups
