@@ -33,7 +33,8 @@ whole populations, and chained merges through them would glue the world together
 
 
 def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_facts: int = 2,
-                         min_rarity: float = 0.35, min_links: int = 2, min_cover: float = 0.2) -> np.ndarray:
+                         min_rarity: float = 0.35, min_links: int = 2, min_cover: float = 0.2,
+                         min_core: int = 2) -> np.ndarray:
     """Union communities joined by ``min_links`` account pairs that each share ``min_facts``
     independent rare facts.
 
@@ -46,7 +47,10 @@ def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_fac
     of accounts point at one operator. Requiring ``min_links`` such pairs between two
     communities keeps one coincidence from merging them, and requiring the linked accounts
     to be at least ``min_cover`` of *each* community keeps a large mixed community that
-    happens to hold a couple of a hydra's accounts from being glued to it. A fact counts when the pair's
+    happens to hold a couple of a hydra's accounts from being glued to it. Only cores of
+    at least ``min_core`` accounts merge: a lone account that shares an ISP block and a
+    client with two hydra accounts is a coincidence a hundred-account network makes
+    likely, and joining it would make it inherit the network's score. A fact counts when the pair's
     edge carries it at ≥ ``min_rarity`` of its kind's base weight (the value is rare in
     this world). ``membership`` holds one community label per account of the graph
     (-1 = none); returns the merged labels (each merged group takes its smallest label).
@@ -77,6 +81,7 @@ def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_fac
     cover_lo = np.bincount(pos[side == lo_c], minlength=len(ukey)) / np.maximum(sizes[ukey // span], 1)
     cover_hi = np.bincount(pos[side == hi_c], minlength=len(ukey)) / np.maximum(sizes[ukey % span], 1)
     ok = (count >= min_links) & (np.minimum(cover_lo, cover_hi) >= min_cover)
+    ok &= np.minimum(sizes[ukey // span], sizes[ukey % span]) >= min_core
     parent = np.arange(span)
 
     def find(x: int) -> int:
