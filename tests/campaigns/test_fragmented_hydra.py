@@ -70,3 +70,28 @@ def test_without_merge_the_hydra_is_fragmented() -> None:
     hydra = personas["hydra"]
     assert max(len(g & hydra) for g in groups) < 0.5 * len(hydra)
     assert np.mean([len(g) for g in groups if g & hydra]) < 15
+
+
+def test_strong_ties_separate_operators_from_bystanders() -> None:
+    """Hydra members share a card or mail scheme plus infrastructure with a sibling: strong.
+    A bystander placed in the same community that shares only an ISP block and a client
+    string is weakly tied, and decide/ lets it inherit less."""
+    from distillguard.campaigns.cluster import strong_ties
+    from distillguard.config import Settings
+    from distillguard.decide.scoring import tie_factor
+
+    attrs, accounts, personas = _world()
+    extra = pa.table({"account_id": ["bystander", "bystander"], "kind": ["subnet", "user_agent"],
+                      "value": ["10.1.7.0/24|1", "harvest-client/1"]})
+    attrs = pa.concat_tables([attrs, extra])
+    accounts = sorted(set(accounts) | {"bystander"})
+    graph = build_graph(attrs, accounts, GraphParams())
+    member = np.full(len(accounts), -1, dtype=np.int64)
+    idx = {a: i for i, a in enumerate(accounts)}
+    for a in personas["hydra"] | {"bystander"}:
+        member[idx[a]] = 0  # put the bystander in the hydra's community on purpose
+    strong = strong_ties(graph, member)
+    assert sum(strong[idx[a]] for a in personas["hydra"]) >= 0.9 * len(personas["hydra"])
+    assert not strong[idx["bystander"]]
+    s = Settings()
+    assert tie_factor(True, s) == 1.0 and tie_factor(False, s) == s.scoring.campaign_inherit_floor < 1.0

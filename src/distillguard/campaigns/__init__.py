@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from distillguard.atlas import techniques_for
-from distillguard.campaigns.cluster import communities
+from distillguard.campaigns.cluster import communities, strong_ties
 from distillguard.campaigns.graph import INFRA_KINDS, KIND_WEIGHTS, AccountGraph, GraphParams, build_graph, collect_attributes
 from distillguard.campaigns.graph import DISPOSABLE_DOMAINS, _has_table
 from distillguard.campaigns.score import campaign_id, kind_coverage, member_evidence, shape_of, template_concentration
@@ -30,7 +30,8 @@ from distillguard.findings import Campaign
 
 MEMBERSHIP_SCHEMA = pa.schema([pa.field("account_id", pa.string(), nullable=False),
                                pa.field("campaign_id", pa.string(), nullable=False),
-                               pa.field("campaign_score", pa.float64(), nullable=False)])
+                               pa.field("campaign_score", pa.float64(), nullable=False),
+                               pa.field("strong_tie", pa.bool_(), nullable=False)])
 KIND_LABELS = {"payment": "payment card", "ip": "IP address", "subnet": "subnet", "signup_subnet": "signup subnet",
                "user_agent": "client string", "email_pattern": "email pattern", "disposable_email": "disposable domain",
                "signup_burst": "signup burst"}
@@ -168,12 +169,13 @@ def _describe(con: duckdb.DuckDBPyConnection, graph: AccountGraph, groups: list[
             shared_infrastructure=infra, example_request_ids=ex, atlas_techniques=techniques_for(fired),
             summary=_summary(len(ids), infra, t, shape.s, shape.c, int(act[2]), float(score_of[members].mean()))))
     campaigns.sort(key=lambda c: (-c.score, c.id))
-    acc_ids, cids, cscores = [], [], []
+    strong = strong_ties(graph, group_of)
+    acc_ids, cids, cscores, ties = [], [], [], []
     for c in campaigns:
         for a in c.account_ids:
-            acc_ids.append(a); cids.append(c.id); cscores.append(c.score)
-    membership = pa.table({"account_id": acc_ids, "campaign_id": cids, "campaign_score": cscores},
-                          schema=MEMBERSHIP_SCHEMA)
+            acc_ids.append(a); cids.append(c.id); cscores.append(c.score); ties.append(bool(strong[acc_index[a]]))
+    membership = pa.table({"account_id": acc_ids, "campaign_id": cids, "campaign_score": cscores,
+                           "strong_tie": ties}, schema=MEMBERSHIP_SCHEMA)
     return CampaignResult(campaigns, membership, len(groups), stats)
 
 

@@ -32,6 +32,57 @@ and synchronised starts are left out: a popular phrasing or a busy minute is sha
 whole populations, and chained merges through them would glue the world together."""
 
 
+IDENTITY_FACTS = ("card", "email", "signup")
+"""Facts about *who* holds an account (payment, mail, signup) rather than where it connects
+from or which software it runs: an ISP block or an SDK is shared by strangers, a card or a
+mail-naming scheme by one operator."""
+
+
+def edge_facts(graph: AccountGraph, min_rarity: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge: how many independent rare facts (FACT_GROUPS) it carries, and whether one of
+    them is an identity fact. A fact counts when the edge carries it at ≥ ``min_rarity`` of
+    its kind's base weight (the shared value is rare in this world)."""
+    base = np.array([KIND_WEIGHTS.get(k, 0.0) or 1.0 for k in graph.kind_names])
+    norm = graph.kind_weight / base[None, :]
+    facts = np.zeros(graph.n_edges, dtype=np.int64)
+    identity = np.zeros(graph.n_edges, dtype=bool)
+    for name, kinds in FACT_GROUPS.items():
+        cols = [graph.kind_names.index(k) for k in kinds if k in graph.kind_names]
+        if cols:
+            has = (norm[:, cols] >= min_rarity).any(axis=1)
+            facts += has
+            if name in IDENTITY_FACTS:
+                identity |= has
+    return facts, identity
+
+
+def strong_ties(graph: AccountGraph, membership: np.ndarray, min_rarity: float = 0.35) -> np.ndarray:
+    """Per account: is it tied to another member of its own community by who holds it or by
+    what it sends, not only by where it connects from?
+
+    Strong = an edge to a sibling carrying at least two independent rare facts one of which
+    is an identity fact (card, mail scheme, signup burst), or a rare shared prompt template
+    plus at least one rare fact (one generation script run from shared infrastructure).
+    Why: a hydra's accounts are tied to their siblings by who holds them *and* how they
+    connect, and a harvest crew by its script; an innocent user who lands in the community
+    only through a residential proxy block or a common client shares at most the
+    environment, and must not inherit the network's guilt (decide/ scales its share down).
+    """
+    out = np.zeros(len(membership), dtype=bool)
+    if graph.n_edges == 0:
+        return out
+    facts, identity = edge_facts(graph, min_rarity)
+    template = np.zeros(graph.n_edges, dtype=bool)
+    if "template" in graph.kind_names:
+        j = graph.kind_names.index("template")
+        template = graph.kind_weight[:, j] >= min_rarity * (KIND_WEIGHTS.get("template", 0.0) or 1.0)
+    a, b = membership[graph.src], membership[graph.dst]
+    ok = (a == b) & (a >= 0) & (((facts >= 2) & identity) | (template & (facts >= 1)))
+    out[graph.src[ok]] = True
+    out[graph.dst[ok]] = True
+    return out
+
+
 def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_facts: int = 2,
                          min_rarity: float = 0.35, min_links: int = 2, min_cover: float = 0.2,
                          min_core: int = 2) -> np.ndarray:
@@ -57,13 +108,7 @@ def merge_by_combination(graph: AccountGraph, membership: np.ndarray, *, min_fac
     """
     if graph.n_edges == 0 or membership.size == 0 or int(membership.max()) < 0:
         return membership
-    base = np.array([KIND_WEIGHTS.get(k, 0.0) or 1.0 for k in graph.kind_names])
-    norm = graph.kind_weight / base[None, :]
-    facts = np.zeros(graph.n_edges, dtype=np.int64)
-    for kinds in FACT_GROUPS.values():
-        cols = [graph.kind_names.index(k) for k in kinds if k in graph.kind_names]
-        if cols:
-            facts += (norm[:, cols] >= min_rarity).any(axis=1)
+    facts, _ = edge_facts(graph, min_rarity)
     a, b = membership[graph.src], membership[graph.dst]
     link = (facts >= min_facts) & (a != b) & (a >= 0) & (b >= 0)
     if not link.any():

@@ -167,6 +167,15 @@ def inherit_share(cheap: float, template: float, settings: Settings) -> float:
     return sc.campaign_inherit * (floor + (1.0 - floor) * indep)
 
 
+def tie_factor(strong_tie: bool, settings: Settings) -> float:
+    """A member tied to its campaign only by where it connects from or which client it runs
+    (no shared card, mail scheme or signup burst with a sibling) inherits at most
+    ``campaign_inherit_floor`` of the share: residential proxies live in the same ISP blocks
+    as real customers, so such a member can be flagged through its campaign only when the
+    campaign is overwhelming, or with evidence of its own."""
+    return 1.0 if strong_tie else min(1.0, max(0.0, settings.scoring.campaign_inherit_floor))
+
+
 def inherit(acc: AccountScore, campaign_id: str, campaign_score: float, share: float, size: int) -> None:
     """Raise an account to ``share × campaign_score`` when its campaign is riskier than it is.
 

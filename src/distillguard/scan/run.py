@@ -283,13 +283,14 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
     share = {c.id: dc.inherit_share(float((c.signals or {}).get("cheap_identities", 1.0)),
                                     float((c.signals or {}).get("template_concentration", 0.0)), settings)
              for c in res.campaigns}
-    for acc_id, cid, cscore in zip(res.membership.column("account_id").to_pylist(),
-                                   res.membership.column("campaign_id").to_pylist(),
-                                   res.membership.column("campaign_score").to_pylist()):
+    m = res.membership
+    ties = m.column("strong_tie").to_pylist() if "strong_tie" in m.column_names else [True] * m.num_rows
+    for acc_id, cid, cscore, strong in zip(m.column("account_id").to_pylist(), m.column("campaign_id").to_pylist(),
+                                           m.column("campaign_score").to_pylist(), ties):
         members[acc_id] = (cid, float(cscore))
         if acc_id in accs:
-            dc.inherit(accs[acc_id], cid, float(cscore), share.get(cid, settings.scoring.campaign_inherit),
-                       sizes.get(cid, 0))
+            s = share.get(cid, settings.scoring.campaign_inherit) * dc.tie_factor(bool(strong), settings)
+            dc.inherit(accs[acc_id], cid, float(cscore), s, sizes.get(cid, 0))
     return list(res.campaigns), members
 
 
