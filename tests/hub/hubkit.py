@@ -6,31 +6,24 @@ unmodified official taxii2-client and by httpx.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from distillguard.hub.app import create_app
 from distillguard.hub.auth import hash_password, hash_token, parse_rights
 from distillguard.hub.settings import DEFAULT_COLLECTION, HubSettings
 from distillguard.hub.storage import Member, SQLiteStorage
 from distillguard.intel import vocab
+from distillguard.testing.server import ThreadedServer
 
 COL = DEFAULT_COLLECTION.id
 AMBER = vocab.TLP2_IDS["amber"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class HubServer:
@@ -38,23 +31,12 @@ class HubServer:
 
     def __init__(self, settings: HubSettings, storage: SQLiteStorage | None = None,
                  ssl: tuple[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
         self.app = create_app(settings, storage=storage)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                ssl_certfile=ssl[0] if ssl else None, ssl_keyfile=ssl[1] if ssl else None)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("hub did not start")
-            time.sleep(0.02)
+        self._srv = ThreadedServer(self.app, ssl=ssl)
+        self.port, self.url = self._srv.port, self._srv.url
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._srv.stop()
 
 
 @dataclass(frozen=True)

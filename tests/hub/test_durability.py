@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +14,7 @@ import pytest
 from taxii2client.v21 import Collection
 
 from distillguard.hub.storage import ObjectQuery, SQLiteStorage, Storage
+from distillguard.testing.server import free_port
 
 from .hubkit import COL, HubServer, add_member, envelope, hub_settings, identity, indicator, opinion
 
@@ -45,10 +45,6 @@ def test_restart_keeps_objects_statuses_and_members(tmp_path: Path) -> None:
         second.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def postgres_url() -> Iterator[str]:
             pytest.skip("runuser not available")
         os.chown(base, pw.pw_uid, pw.pw_gid)
         prefix = [runuser, "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     try:
         subprocess.run([*prefix, initdb, "-D", str(data), "-U", "hub", "--auth=trust", "-E", "UTF8"],
                        check=True, capture_output=True, timeout=120)

@@ -9,8 +9,6 @@ another provider's innocent customers never block).
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +29,7 @@ from distillguard.intel.store import IntelStore
 from distillguard.intel.taxii import Endpoint, pull, push
 from distillguard.intel.trust import decide
 from distillguard.findings import Campaign
+from distillguard.testing.server import ThreadedServer
 
 from . import world
 
@@ -38,10 +37,6 @@ hub_app = pytest.importorskip("distillguard.hub.app")
 uvicorn = pytest.importorskip("uvicorn")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Hub:
@@ -59,18 +54,8 @@ class _Hub:
             self.storage.save_member(Member(name=name, identity_id=ident, rights=parse_rights(["*"], ["*"]),
                                             password_hash=hash_password(f"pw-{name}")))
             self.members[name] = (ident, f"pw-{name}")
-        port = _free_port()
-        self.col_url = f"http://127.0.0.1:{port}/{settings.api_root}/collections/{DEFAULT_COLLECTION.id}/"
-        cfg = uvicorn.Config(hub_app.create_app(settings, storage=self.storage), host="127.0.0.1", port=port,
-                             log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(cfg)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("hub did not start")
-            time.sleep(0.02)
+        self.srv = ThreadedServer(hub_app.create_app(settings, storage=self.storage))
+        self.col_url = f"{self.srv.url}/{settings.api_root}/collections/{DEFAULT_COLLECTION.id}/"
 
     def endpoint(self, name: str) -> Endpoint:
         return Endpoint(self.col_url, user=name, password=self.members[name][1])
@@ -79,8 +64,7 @@ class _Hub:
         return self.members[name][0]
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,19 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from distillguard.config import load_config
 from distillguard.service.app import create_app
 from distillguard.service.state import StateStore
+from distillguard.testing.server import ThreadedServer, free_port
 
 from .worlds import T0  # noqa: F401  (re-exported for tests)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -36,23 +30,13 @@ def thread_server(overrides: list[str], store: StateStore | None = None) -> Iter
     """Run the app in a uvicorn thread; yields a client; shuts down gracefully (flush)."""
     settings = load_config(None, overrides)
     app = create_app(settings, store=store)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", loop="asyncio",
-                                           http="h11", lifespan="on"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.time() + 10
-    while not server.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    srv = ThreadedServer(app, log_level="error", loop="asyncio", http="h11")
+    client = httpx.Client(base_url=srv.url, timeout=10)
     try:
         yield client
     finally:
         client.close()
-        server.should_exit = True
-        t.join(10)
+        srv.stop()
 
 
 @pytest.fixture
