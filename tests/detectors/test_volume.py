@@ -41,3 +41,28 @@ def test_params_change_expectations() -> None:
 def test_empty_events_give_empty_signal() -> None:
     ev = table(_burst("a", 3, 1)).slice(0, 0)
     assert VolumeDetector().detect(context(ev)).num_rows == 0
+
+
+def test_sustained_distinct_harvest_scores_but_a_one_off_burst_does_not() -> None:
+    """~430 distinct prompts/day for 7 days on a scale plan is far under the plan's request
+    ceiling but is a harvest; the same count in one 1-day benchmark burst, or a product
+    repeating a few prompts at that rate, is not."""
+    n = 3000
+    harvest = _burst("harvest", n, 7 * 86400 / n)                       # distinct, 7 days
+    bench = _burst("bench", n, 86400 / n)                               # distinct, 1 day
+    product = rows("product", [f"q {i % 40}" for i in range(n)], np.full(n, 7 * 86400 / n))
+    acc = accounts([{"account_id": a, "tier": "scale", "created_at": T0 - timedelta(days=400)}
+                    for a in ("harvest", "bench", "product")])
+    out = VolumeDetector().detect(context(table(harvest, bench, product), acc))
+    s = scores(out)
+    assert s["harvest"] > 0.8
+    assert s["bench"] < 0.1
+    assert s["product"] < 0.1
+    assert "distinct prompts/day sustained over 7.0 days" in details(out)["harvest"]
+
+
+def test_sustain_ramps_with_duration() -> None:
+    det = VolumeDetector()
+    assert det.sustained_harvest(3000, 1.5)[0] == 0.0
+    assert 0.0 < det.sustained_harvest(3000, 3.0)[0] < det.sustained_harvest(3000, 4.5)[0]
+    assert det.sustained_harvest(300, 10.0)[0] < 0.01     # 30/day: a busy person
