@@ -171,14 +171,31 @@ def check_chunk(
         reasons[i].append(f"absurd size: row has {row_bytes[i]:,} bytes (limit {limits.max_row_bytes:,})")
 
     if seen_ids is not None and id_column in typed.column_names:
-        for i, rid in enumerate(typed.column(id_column).to_pylist()):
-            if reasons[i] or rid is None:
-                continue
-            h = hash(rid)
-            if h in seen_ids:
-                reasons[i].append(f"duplicate {id_column} {rid!r} (first occurrence kept)")
-            else:
-                seen_ids.add(h)
+        _mark_duplicates(typed.column(id_column), reasons, seen_ids, id_column)
 
     ok = np.array([not r for r in reasons], dtype=bool)
     return typed, ok, reasons
+
+
+def _mark_duplicates(ids: pa.ChunkedArray, reasons: list[list[str]], seen_ids: set[int], id_column: str) -> None:
+    """Quarantine repeated ids: the first clean occurrence (this chunk or earlier) wins.
+
+    Same rule as a row-by-row scan (rows that already have a reason or a null id are
+    skipped and never claim an id), done with one hash pass, a stable ``np.unique`` for
+    repeats inside the chunk and one set lookup per distinct id.
+    """
+    clean = np.fromiter((not r for r in reasons), dtype=bool, count=len(reasons))
+    clean &= pc.is_valid(ids).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(clean)
+    if len(rows) == 0:
+        return
+    values = ids.take(pa.array(rows)).to_pylist()
+    hashes = np.fromiter((hash(v) for v in values), dtype=np.int64, count=len(values))
+    uniq, first = np.unique(hashes, return_index=True)
+    dup = np.ones(len(rows), dtype=bool)
+    dup[first] = False
+    known = np.fromiter((int(h) in seen_ids for h in uniq), dtype=bool, count=len(uniq))
+    dup[first[known]] = True
+    seen_ids.update(int(h) for h in uniq[~known])
+    for j in np.flatnonzero(dup):
+        reasons[rows[j]].append(f"duplicate {id_column} {values[j]!r} (first occurrence kept)")
