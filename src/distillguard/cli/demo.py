@@ -55,12 +55,13 @@ def register(app: typer.Typer) -> None:
         labels = pq.read_table(world_dir / "labels.parquet")
         summary: dict[str, Any] = {"world": str(world_dir), "providers": {}}
         table = Table(title=f"demo: {sc.world.name} world, seed {seed}")
-        for col in ("provider / detector", "ROC-AUC", "PR-AUC", "recall@flag", "benign FPR", "campaigns found",
-                    "harvested before flag"):
-            table.add_column(col, justify="left" if col.startswith("provider") else "right")
+        for col in ("run", "ROC-AUC", "PR-AUC", "recall", "FPR", "found", "harvested"):
+            table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
+        table.caption = ("recall and benign FPR at the flag verdict; found: campaigns with a member flagged; "
+                         "harvested: campaign requests made before their accounts were flagged")
         for provider in manifest["providers"]:
             pdir = world_dir / provider
-            runs = {"distillguard": None, "rate_limit": "rate_limit"}
+            runs = {"distillguard": None, "rate_limit": "rate_limit"}  # ours vs what gateways do
             summary["providers"][provider] = {}
             for name, only in runs.items():
                 dest = out_dir / "findings" / provider / name
@@ -76,10 +77,11 @@ def register(app: typer.Typer) -> None:
                 r = evaluate(res.findings, labels, con, provider=provider)
                 (dest / "evaluation.json").write_text(json.dumps(r, indent=2, default=str))
                 summary["providers"][provider][name] = {"findings": str(dest), "evaluation": str(dest / "evaluation.json")}
-                table.add_row(*_row(f"{provider} / {name}", r))
+                table.add_row(*_row(f"{provider}/{'ours' if only is None else name}", r))
         out.print(table)
         (out_dir / "demo.json").write_text(json.dumps(summary, indent=2))
         for provider, runs in summary["providers"].items():
             console.print(f"[green]report:[/] {Path(runs['distillguard']['findings']) / 'report.html'}")
         console.print("next: distillguard evaluate --findings DIR --labels "
-                      f"{world_dir / 'labels.parquet'} for the full breakdown per persona and campaign")
+                      f"{world_dir / 'labels.parquet'} for the full breakdown per persona and campaign",
+                      soft_wrap=True)
