@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detectors"))
 from core_world import enterprise, harvester, person, researcher, table  # noqa: E402
 
 from distillguard.cli import app  # noqa: E402
+from distillguard.config import Settings  # noqa: E402
 from distillguard.findings import read_findings  # noqa: E402
 
 runner = CliRunner()
@@ -77,6 +78,18 @@ def test_first_flag_is_early_and_consistent_with_until(world: Path, scanned: Pat
                             "--until", (mine[0] + timedelta(seconds=1)).isoformat()])
     assert r.exit_code == 0, r.output
     assert _verdicts(early).get("bot0", {"verdict": "clear"})["verdict"] != "flag"
+
+
+def test_first_flag_is_refined_between_doubling_prefixes(world: Path, scanned: Path) -> None:
+    """Replay bisects inside the doubling interval (p/2, p], so first_flag_ts is not rounded
+    up to the next power of two (which overstated harvest-before-flag by up to 2x)."""
+    ff = _verdicts(scanned)["bot0"]["first_flag_ts"]
+    ev = pq.read_table(world / "events.parquet").to_pylist()
+    mine = sorted(r["ts"] for r in ev if r["account_id"] == "bot0")
+    n = sum(1 for t in mine if t <= ff)
+    p = next(q for q in Settings().scoring.replay_prefixes if q >= n)
+    assert p // 2 < n <= p
+    assert n & (n - 1) != 0  # this fixture's bot flags between two doubling prefixes
 
 
 def test_single_detector_run(world: Path, tmp_path: Path) -> None:

@@ -350,23 +350,55 @@ def _replay_prefixes(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], 
                      pending: set[str], counts: dict[str, int], found: dict[str, int], settings: Settings,
                      until: datetime | None, has_acc: bool, only: str | None, model: dict[str, Any] | None,
                      timings: dict[str, float] | None) -> None:
-    """Re-score the still-pending accounts on their first p events, for each prefix p in turn."""
-    flag = settings.scoring.flag
+    """Re-score the still-pending accounts on their first p events, for each prefix p in turn.
+
+    The prefixes double, so an account that first crosses at p crossed somewhere in
+    (previous p, p]; reporting p would overstate what was harvested before the flag by up
+    to 2x. Accounts found at p are therefore bisected ``_REFINE_STEPS`` times within that
+    interval (only those accounts are re-scored, so this adds a few small runs).
+    """
+    prev = 0
     for p in prefixes:
         todo = [a for a in pending if counts.get(a, 0) > p]
         if not todo:
             break
         if timings is not None:
             timings[f"accounts@{p}"] = float(len(todo))
-        con.register("_dg_pending_in", pa.table({"account_id": pa.array(todo, pa.string())}))
-        con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
-        con.unregister("_dg_pending_in")
-        engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
-        sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
-        for a in _scores(sig, settings, only, model).values():
-            if a.account_id in pending and a.score >= flag:
-                found[a.account_id] = p
-                pending.discard(a.account_id)
+        hit = _flagged_at(con, dets, todo, p, settings, until, has_acc, only, model, timings)
+        groups = [(prev, p, hit)] if hit else []
+        for _ in range(_REFINE_STEPS):
+            nxt = []
+            for lo, hi, accts in groups:
+                mid = (lo + hi) // 2
+                if mid <= lo or mid >= hi:
+                    nxt.append((lo, hi, accts))
+                    continue
+                early = _flagged_at(con, dets, accts, mid, settings, until, has_acc, only, model, timings)
+                late = [a for a in accts if a not in early]
+                nxt += [g for g in ((lo, mid, early), (mid, hi, late)) if g[2]]
+            groups = nxt
+        for _, hi, accts in groups:
+            for a in accts:
+                found[a] = hi
+                pending.discard(a)
+        prev = p
+
+
+_REFINE_STEPS = 3  # resolution of a first-flag prefix: 1/8 of the doubling interval
+
+
+def _flagged_at(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accounts: list[str], p: int,
+                settings: Settings, until: datetime | None, has_acc: bool, only: str | None,
+                model: dict[str, Any] | None, timings: dict[str, float] | None) -> list[str]:
+    """Which of ``accounts`` score at or above ``flag`` on their first ``p`` events."""
+    con.register("_dg_pending_in", pa.table({"account_id": pa.array(accounts, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
+    con.unregister("_dg_pending_in")
+    engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
+    sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
+    want = set(accounts)
+    return [a.account_id for a in _scores(sig, settings, only, model).values()
+            if a.account_id in want and a.score >= settings.scoring.flag]
 
 
 def _campaign_times(con: duckdb.DuckDBPyConnection, membership: dict[str, tuple[str, float]],
