@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
 import pytest
 
 from distillguard.corpus import build_index
-from distillguard.detectors.base import SIGNAL_SCHEMA, ScanContext
+from distillguard.detectors.base import SIGNAL_SCHEMA
+from distillguard.testing.hand_world import prompts_context
 from distillguard.detectors.known_corpus import KnownCorpus
 from distillguard.detectors.registry import create
 from distillguard.errors import InputError
 
-T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 NOUNS = "apples pears books coins marbles stamps shells cards pencils cookies".split()
 NAMES = "Tom Ana Raj Mei Olu Sven Lena Omar Yuki Ines".split()
 
@@ -32,18 +29,6 @@ def _bench(n: int = 300) -> list[str]:
     return out
 
 
-def _ctx(prompts: dict[str, list[str]]) -> ScanContext:
-    rows: dict[str, list[object]] = {"request_id": [], "ts": [], "account_id": [], "prompt": []}
-    for acc, ps in prompts.items():
-        for i, p in enumerate(ps):
-            rows["request_id"].append(f"{acc}-r{i}")
-            rows["ts"].append(T0 + timedelta(minutes=i))
-            rows["account_id"].append(acc)
-            rows["prompt"].append(p)
-    con = duckdb.connect()
-    con.register("events_tbl", pa.table(rows))
-    con.execute("create view events as select * from events_tbl")
-    return ScanContext(con=con)
 
 
 @pytest.fixture()
@@ -61,7 +46,7 @@ def test_harvester_matches_and_human_does_not(index: Path) -> None:
     human = [f"could you help me plan a birthday party for my {k}-year-old with a {NOUNS[k % 10]} theme "
              f"and some games for about {k + 5} kids in the garden" for k in range(40)]
     mixed = bench[150:160] + human[:30]
-    ctx = _ctx({"harvester": harvester, "human": human, "mixed": mixed})
+    ctx = prompts_context({"harvester": harvester, "human": human, "mixed": mixed})
     out = KnownCorpus(index=str(index)).detect(ctx)
     assert out.schema == SIGNAL_SCHEMA
     by = {r["account_id"]: r for r in out.to_pylist()}
@@ -73,7 +58,7 @@ def test_harvester_matches_and_human_does_not(index: Path) -> None:
 
 
 def test_no_index_is_silent_and_missing_index_is_clear(tmp_path: Path) -> None:
-    ctx = _ctx({"a": ["some prompt text for the account here"]})
+    ctx = prompts_context({"a": ["some prompt text for the account here"]})
     assert KnownCorpus().detect(ctx).num_rows == 0
     with pytest.raises(InputError, match="not found"):
         KnownCorpus(index=str(tmp_path / "nope.parquet")).detect(ctx)
@@ -82,6 +67,6 @@ def test_no_index_is_silent_and_missing_index_is_clear(tmp_path: Path) -> None:
 def test_registered_and_configurable(index: Path) -> None:
     det = create("known_corpus", {"index": str(index), "per_account": 50})
     assert det.get_params()["per_account"] == 50
-    ctx = _ctx({"h": _bench()[:80]})
+    ctx = prompts_context({"h": _bench()[:80]})
     row = det.detect(ctx).to_pylist()[0]
     assert "a sample of 50 of 80 prompts" in row["detail"]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
-from distillguard.detectors.base import SIGNAL_SCHEMA, ScanContext
+from distillguard.detectors.base import SIGNAL_SCHEMA
+from distillguard.testing.hand_world import prompts_context
 from distillguard.detectors.templating import Templating
 from distillguard.features import minhash
 from distillguard.features.templates import cluster_prompts, world_templates
 
-T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 WORDS = ("apple river cloud stone music garden planet engine mirror window forest castle doctor violin "
          "bridge harbor desert rocket pencil turtle summer winter candle silver market island").split()
 
@@ -23,18 +20,6 @@ def _diverse(rng: random.Random, n: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) for _ in range(n)]
 
 
-def _ctx(prompts: dict[str, list[str]]) -> ScanContext:
-    rows = {"request_id": [], "ts": [], "account_id": [], "prompt": []}
-    for acc, ps in prompts.items():
-        for i, p in enumerate(ps):
-            rows["request_id"].append(f"{acc}-r{i}")
-            rows["ts"].append(T0 + timedelta(minutes=i))
-            rows["account_id"].append(acc)
-            rows["prompt"].append(p)
-    con = duckdb.connect()
-    con.register("events_tbl", pa.table(rows))
-    con.execute("create view events as select * from events_tbl")
-    return ScanContext(con=con)
 
 
 def _world(seed: int = 1) -> dict[str, list[str]]:
@@ -74,7 +59,7 @@ def test_near_duplicates_cluster_and_strangers_do_not() -> None:
 
 
 def test_templated_sweep_scores_high_and_human_low() -> None:
-    ctx = _ctx(_world())
+    ctx = prompts_context(_world())
     out = Templating().detect(ctx)
     assert out.schema == SIGNAL_SCHEMA
     by = {r["account_id"]: r for r in out.to_pylist()}
@@ -87,7 +72,7 @@ def test_templated_sweep_scores_high_and_human_low() -> None:
 
 
 def test_sampling_cap_and_cache() -> None:
-    ctx = _ctx(_world())
+    ctx = prompts_context(_world())
     world = world_templates(ctx.con, per_account=50, cache=ctx.artefacts)
     stats = {r["account_id"]: r for r in world.stats.to_pylist()}
     assert stats["distiller"]["n_sampled"] == 50 and stats["distiller"]["n_total"] == 120
@@ -97,13 +82,13 @@ def test_sampling_cap_and_cache() -> None:
 
 
 def test_deterministic_across_runs() -> None:
-    a = Templating().detect(_ctx(_world(3)))
-    b = Templating().detect(_ctx(_world(3)))
+    a = Templating().detect(prompts_context(_world(3)))
+    b = Templating().detect(prompts_context(_world(3)))
     assert a.equals(b)
 
 
 def test_empty_events() -> None:
-    out = Templating().detect(_ctx({}))
+    out = Templating().detect(prompts_context({}))
     assert out.num_rows == 0 and out.schema == SIGNAL_SCHEMA
 
 
@@ -124,7 +109,7 @@ def test_popular_phrasing_is_not_an_accounts_template() -> None:
              for i in range(25)}
     own = "classify the support ticket below into billing shipping or refund and reply with one word: {} {} {}"
     world["pipeline"] = [own.format(rng.choice(WORDS), rng.choice(WORDS), i) for i in range(60)]
-    s = {r["account_id"]: r for r in Templating().detect(_ctx(world)).to_pylist()}
+    s = {r["account_id"]: r for r in Templating().detect(prompts_context(world)).to_pylist()}
     assert s["pipeline"]["score"] > 0.4  # still counts (halved: one narrow template family)
     assert max(s[f"user{i}"]["score"] for i in range(25)) < 0.05
     assert "popular phrasings" in s["user3"]["detail"]

@@ -116,3 +116,23 @@ def connect(events: pa.Table) -> duckdb.DuckDBPyConnection:
     con.execute("create view events as select * from _events_arrow")
     con.execute("create view accounts as select null::varchar as account_id where false")
     return con
+
+
+def prompts_context(prompts: dict[str, list[str]]) -> "ScanContext":
+    """A ScanContext whose ``events`` view holds each account's prompts, one a minute from T0.
+
+    For text-signal tests (templating, known corpus) that only need who asked what.
+    """
+    from distillguard.detectors.base import ScanContext
+
+    rows: dict[str, list[object]] = {"request_id": [], "ts": [], "account_id": [], "prompt": []}
+    for acc, ps in prompts.items():
+        for i, p in enumerate(ps):
+            rows["request_id"].append(f"{acc}-r{i}")
+            rows["ts"].append(T0 + timedelta(minutes=i))
+            rows["account_id"].append(acc)
+            rows["prompt"].append(p)
+    con = duckdb.connect()
+    con.register("events_tbl", pa.table(rows))
+    con.execute("create view events as select * from events_tbl")
+    return ScanContext(con=con)
