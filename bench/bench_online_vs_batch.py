@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
+from distillguard.testing.server import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from distillguard.cli import main; main()"]
@@ -85,12 +85,7 @@ def run_online(events: Path, window_start: float | None, findings: Path | None, 
         args += ["--set", s]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=(tmp / "serve.log").open("w"))
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_healthy(f"http://127.0.0.1:{port}")
         summ = replay(log, f"http://127.0.0.1:{port}", speed=0.0, batch=500, tier_of=tiers, timeout_s=120)
     finally:
         server.terminate()

@@ -150,6 +150,7 @@ def memory_per_100k() -> dict[str, float]:
     """RSS growth of a process holding 100k active account states (20 events each)."""
     code = r"""
 import os, random, gc
+from distillguard.testing.server import wait_until_healthy
 from distillguard.service.online import AccountState, featurize
 def rss():
     return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024
@@ -237,13 +238,7 @@ def main() -> None:
         [sys.executable, "-c", "from distillguard.cli import main; main()", "serve", "--port", str(port),
          "--set", f"service.state_path='{tmp}/state.db'", *[x for o in args.sets for x in ("--set", o)]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import httpx
-        for _ in range(300):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_healthy(f"http://127.0.0.1:{port}")
         lg = subprocess.run([sys.executable, __file__, "--loadgen", "--port", str(port), "--rates", args.rates,
                              "--seconds", str(args.seconds), "--conns", str(args.conns), "--accounts", str(args.accounts)],
                             capture_output=True, text=True, check=True)

@@ -52,3 +52,17 @@ class ThreadedServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def wait_until_healthy(url: str, timeout_s: float = 30.0) -> bool:
+    """Poll ``url`` + ``/healthz`` until it answers (a server started as a subprocess)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
