@@ -117,6 +117,8 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                            table: str = ACCOUNT_FEATURES) -> None:
     """Aggregate the scoped request features per account, joined with account metadata."""
     dc = " OR ".join(f"starts_with(ip, '{p}')" for p in DATACENTER_PREFIXES)
+    # Ties between equally common families go to the first in TASK_FAMILIES (as in features.stream).
+    fam_list = "[" + ", ".join(_q(f) for f in text.TASK_FAMILIES) + "]"
     acc = _accounts_source(con)
     con.execute(f"""
     CREATE OR REPLACE TABLE {table} AS
@@ -134,7 +136,8 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                   max(n) AS max_day_requests FROM days GROUP BY account_id),
     fam AS (SELECT account_id, family, count(*) AS c FROM r GROUP BY ALL),
     fe AS (SELECT f.account_id, -sum((c / t) * ln(c / t)) AS fam_entropy, count(*) AS n_families,
-                  max(c / t) AS top_family_share, arg_max(family, c) AS top_family
+                  max(c / t) AS top_family_share,
+                  arg_max(family, c * 1000 - list_position({fam_list}, family)) AS top_family
            FROM fam f JOIN (SELECT account_id, sum(c) AS t FROM fam GROUP BY account_id) USING (account_id)
            GROUP BY f.account_id),
     conv AS (SELECT account_id, conversation_id, count(*) AS turns FROM r
@@ -152,7 +155,7 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                  count(DISTINCT phash) AS distinct_prompts,
                  count(DISTINCT hour(ts)) AS active_hours,
                  count(DISTINCT ip) AS n_ips,
-                 count(DISTINCT regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1)) AS n_subnets,
+                 count(DISTINCT nullif(regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1), '')) AS n_subnets,
                  avg(CASE WHEN {dc} THEN 1.0 ELSE 0.0 END) AS datacenter_share,
                  count(DISTINCT user_agent) AS n_user_agents,
                  avg(CASE WHEN client = 'http_lib' THEN 1.0 ELSE 0.0 END) AS http_lib_share,
@@ -196,6 +199,7 @@ def ensure(ctx: ScanContext) -> str:
     if name:
         return str(name)
     con = ctx.con
+    con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE OR REPLACE TEMP VIEW _dg_events_rn AS SELECT *, row_number() OVER "
                 "(PARTITION BY account_id ORDER BY ts, request_id) AS rn FROM events")
     build_request_features(con, "_dg_events_rn", "_dg_request_features")
