@@ -67,18 +67,45 @@ def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig |
     con.close()
 
 
+def load_accounts(spec: str | Path | None, work: Path, config: IngestConfig | None = None) -> dict[str, dict[str, Any]]:
+    """account_id → JSON-ready accounts-feed record (created_at as epoch seconds)."""
+    if spec is None:
+        return {}
+    report = ingest(spec, "accounts", work, config)
+    con = duckdb.connect()
+    try:
+        rows = con.sql(f"SELECT * EXCLUDE (created_at), epoch_us(created_at) / 1e6 AS created_at "
+                       f"FROM read_parquet('{report.output}/*.parquet')").to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    return {r["account_id"]: {k: v for k, v in r.items() if v is not None and k in _ACCOUNT_SEND} for r in rows}
+
+
+_ACCOUNT_SEND = ("account_id", "created_at", "email", "payment_fingerprint", "country", "signup_ip", "verified", "tier")
+
+
 def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, config: IngestConfig | None = None,
            on_events: Callable[[int], None] | None = None, tier_of: dict[str, str] | None = None,
-           timeout_s: float = 30.0) -> ReplaySummary:
-    """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`."""
+           timeout_s: float = 30.0, accounts: str | Path | None = None) -> ReplaySummary:
+    """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`.
+
+    With ``accounts`` (an accounts table), each account's record is sent to ``POST
+    /v1/accounts`` just before its first event, as a sign-up feed would deliver it."""
     summ = ReplaySummary()
     t_start = time.perf_counter()
     ev_t0: float | None = None
     with tempfile.TemporaryDirectory(prefix="dg-replay-") as tmp, \
             httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
+        profiles = load_accounts(accounts, Path(tmp) / "accounts", config)
         for rows in iter_events(spec, batch, Path(tmp), config, tier_of):
             for i in range(0, len(rows), batch):
                 chunk = rows[i:i + batch]
+                new = [profiles.pop(a) for a in dict.fromkeys(e["account_id"] for e in chunk) if a in profiles]
+                if new:
+                    r = client.post("/v1/accounts", content=orjson.dumps({"accounts": new}),
+                                    headers={"content-type": "application/json"})
+                    if r.status_code != 200:
+                        raise InputError(f"the guard refused the accounts feed: {r.status_code} {r.text[:200]}")
                 if speed > 0:
                     if ev_t0 is None:
                         ev_t0 = chunk[0]["ts"]
@@ -96,7 +123,7 @@ def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, 
                     aid = d["account_id"]
                     summ.events_per_account[aid] += 1
                     summ.actions[d["action"]] += 1
-                    if d["action"] in ("throttle", "block") and aid not in summ.first_action:
+                    if d["action"] != "allow" and aid not in summ.first_action:
                         summ.first_action[aid] = (summ.events_per_account[aid], d["action"], ev["ts"])
                 summ.events += len(chunk)
                 if on_events:
