@@ -46,11 +46,10 @@ RESULTS = REPO / "bench" / "results" / "live.json"
 async def run_guard(pdir: Path) -> dict[str, Any]:
     from distillguard.config import Settings
     from distillguard.service.guard import Guard
-    from distillguard.service.state import MemoryStore
 
     settings = Settings()
     settings.service.state_path = ":memory:"
-    guard = Guard(settings.service, MemoryStore(), settings)
+    guard = Guard(settings.service, None, settings)  # ":memory:": no journal, nothing kept
     await guard.start()
     accounts = {r["account_id"]: r for r in pq.read_table(pdir / "accounts.parquet").to_pylist()} \
         if (pdir / "accounts.parquet").exists() else {}
