@@ -49,7 +49,7 @@ def test_stream_form_equals_batch_form() -> None:
     for e in sorted(events, key=lambda e: (e["ts"], e["request_id"])):
         aggs.setdefault(e["account_id"], AccountAggregate(e["account_id"])).update(request_features(e))
     dets = registry.live_detectors()
-    assert set(dets) == {"volume", "automation", "reasoning", "coverage", "metadata"}
+    assert set(dets) == {"volume", "automation", "reasoning", "coverage", "metadata", "content_pool"}
     for aid, row in batch.items():
         live_row = aggs[aid].row()
         for name, det in dets.items():
@@ -165,7 +165,7 @@ def test_docs_detector_table_is_generated_from_the_code() -> None:
     begin, end = "<!-- detectors:begin (registry.markdown_table) -->\n", "<!-- detectors:end -->"
     assert begin in doc and end in doc
     assert doc.split(begin, 1)[1].split(end, 1)[0] == registry.markdown_table(), \
-        "docs/detection.md's detector table drifted: paste registry.markdown_table()"
+        "docs/detection.md's detector table drifted: run python -m distillguard.detectors.registry"
 
 
 def test_detector_metadata_drives_decide() -> None:
@@ -173,3 +173,54 @@ def test_detector_metadata_drives_decide() -> None:
     assert dc.default_weights() == {n: m.weight for n, m in meta.items()}
     assert dc.groups()["templating"] == dc.groups()["window_test"] != dc.groups()["reasoning"]
     assert all(m.kind == "baseline" for m in registry.metadata("baselines").values())
+
+
+def _slow_sibling(aid: str, items: list[str], start: float) -> list[dict]:
+    """Human-looking: a browser, chatty openers and follow-ups between dataset items, hours apart."""
+    out, ts = [], start
+    chat = chat_user(aid, len(items) * 2, start=start, seed=4)
+    for i, item in enumerate(items):
+        out.append({**chat[2 * i], "request_id": f"{aid}-c{i}", "ts": ts})
+        out.append({**chat[2 * i + 1], "request_id": f"{aid}-d{i}", "ts": ts + 40, "prompt": "hey, quick one: " + item})
+        ts += 3 * 3600
+    return out
+
+
+def test_content_pool_links_a_human_looking_sibling_live() -> None:
+    """The attacker's dataset is its infrastructure: a sibling re-sending items of a flagged
+    account's pool gains evidence though its timing, client and chat look human."""
+    eng = LiveEngine(Settings())
+    h = AccountAggregate("h")
+    evs = harvester("h", 1500)
+    for e in evs:
+        eng.observe(h, e)
+        eng.score(h)
+    assert "h" in eng.flagged and eng.pool
+    items = [e["prompt"] for e in evs[-40:]]
+    sib, other = AccountAggregate("sib"), AccountAggregate("other")
+    for e in _slow_sibling("sib", items, evs[-1]["ts"] + 60):
+        eng.observe(sib, e)
+    for e in chat_user("other", 80, start=evs[-1]["ts"] + 60, seed=6):
+        eng.observe(other, e)
+    s_sib, s_other = eng.score(sib), eng.score(other)
+    assert s_sib.signals["content_pool"] > 0.5 and s_sib.values["content_pool"] >= 0.4
+    assert s_other.signals.get("content_pool", 0.0) == 0.0
+    assert any("flagged-content pool" in r.detail for r in s_sib.reasons)
+    # short chat lines are everyone's: they never enter the pool
+    from distillguard.features.text import pool_segments
+    assert pool_segments("thanks! what about dessert?") == []
+
+
+def test_content_pool_in_the_batch_scan(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from distillguard.scan.run import scan
+
+    evs = harvester("h", 1500)
+    items = [e["prompt"] for e in evs[-40:]]
+    events = evs + _slow_sibling("sib", items, evs[-1]["ts"] + 60) + chat_user("other", 80, start=evs[-1]["ts"] + 60)
+    pq.write_table(_table(events), tmp_path / "events.parquet")
+    res = scan(tmp_path / "events.parquet", tmp_path / "out", report=False)
+    rows = {r["account_id"]: r for r in res.signals.to_pylist() if r["signal"] == "content_pool"}
+    assert rows["sib"]["score"] > 0.5 and "other" not in rows and "h" not in rows
+    assert "content_pool" in res.findings.meta["detector_versions"]

@@ -25,6 +25,7 @@ BUILTIN_SIGNALS: dict[str, str] = {
     "coverage": "distillguard.detectors.coverage:CoverageDetector",
     "metadata": "distillguard.detectors.metadata:MetadataDetector",
     "window_test": "distillguard.detectors.window_test:WindowTest",
+    "content_pool": "distillguard.detectors.content_pool:ContentPool",
     "intel_match": "distillguard.detectors.intel_match:IntelMatch",
 }
 BUILTIN_BASELINES: dict[str, str] = {
@@ -110,3 +111,17 @@ def markdown_table() -> str:
         rows.append(f"| `{name}` | {m.kind} | {m.group} | {m.weight:g} | {'yes' if m.live else 'batch only'} | "
                     f"{m.version} | {', '.join(m.required_columns)} | {m.description} |")
     return "\n".join(rows) + "\n"
+
+
+def write_docs_table(path: str = "docs/detection.md") -> None:
+    """Regenerate the table in docs/detection.md: ``python -m distillguard.detectors.registry``."""
+    from pathlib import Path
+
+    begin, end = "<!-- detectors:begin (registry.markdown_table) -->\n", "<!-- detectors:end -->"
+    p = Path(path)
+    head, rest = p.read_text().split(begin, 1)
+    p.write_text(head + begin + markdown_table() + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    write_docs_table()

@@ -32,6 +32,8 @@ from distillguard.engine.links import LinkIndex, Tie, client_fact, profile_facts
 from distillguard.features.stream import AccountAggregate, RequestFeatures, request_features
 from distillguard.findings import Reason
 
+POOL_MAX = 2_000_000
+"""Keys the flagged-content pool holds (8-byte keys; oldest dropped first)."""
 CHEAP_DAYS = 7.0
 """An account used within this many days of sign-up, unverified or on a throwaway address, is a cheap identity."""
 
@@ -84,6 +86,8 @@ class LiveEngine:
         self.confirmed: set[str] = set()
         """Campaign ids an analyst confirmed (feedback): their new members are blocked, not challenged."""
         self.intel = intel or {}
+        self.pool: dict[int, list[Any]] = {}
+        """Flagged-content pool: segment key (features.text.pool_segments, hashed) → [flagged owner, times sent]."""
 
     # ------------------------------------------------------------------ learning
     def learn_account(self, profile: dict[str, Any]) -> None:
@@ -105,7 +109,28 @@ class LiveEngine:
             if fact:
                 self.links.add(agg.account_id, [fact])
         agg.update(f)
+        if f.pkeys and self.pool:
+            aid = agg.account_id
+            hit = False
+            for k in f.pkeys:
+                entry = self.pool.get(k)
+                if entry is not None and entry[0] != aid and entry[1] == 1:
+                    hit = True
+            agg.pool_hits += hit
+        if f.pkeys and agg.account_id in self.flagged:
+            for k in f.pkeys:
+                self._pool_add(k, agg.account_id)
         return f
+
+    def _pool_add(self, key: int, owner: str) -> None:
+        """A segment a flagged account sent once is a dataset item; sent again, it is its template."""
+        entry = self.pool.get(key)
+        if entry is not None:
+            entry[1] += 1
+            return
+        if len(self.pool) >= POOL_MAX:
+            self.pool.pop(next(iter(self.pool)))
+        self.pool[key] = [owner, 1]
 
     # ------------------------------------------------------------------- scoring
     def score(self, agg: AccountAggregate) -> LiveScore:
@@ -129,6 +154,8 @@ class LiveEngine:
             out.flagged_now = aid not in self.flagged
             if out.flagged_now:
                 self.flagged[aid] = self.links.flag(aid, own)
+                for k in agg.recent_keys:
+                    self._pool_add(k, aid)
             out.campaign_id = self.flagged[aid]
             return out
         tie = self.links.tie(aid)

@@ -67,6 +67,10 @@ def request_features_sql(source: str) -> str:
              OR (CASE WHEN regexp_matches(h, {_q(text.FOLLOWUP_PRONOUN)}) THEN {words_at_most(6)} ELSE false END)
            END AS followup,
            hash(prompt) AS phash,
+           list_transform(list_slice(list_filter(list_transform(
+               list_slice(string_split_regex(lower(prompt), {_q(text.POOL_SPLIT)}), 1, {4 * text.POOL_SEGMENTS}),
+               lambda x: regexp_replace(x, {_q(text.POOL_STRIP)}, '', 'g')),
+               lambda x: length(x) >= {text.POOL_MIN_CHARS}), 1, {text.POOL_SEGMENTS}), lambda x: hash(x)) AS pkeys,
            length(prompt) AS plen
     FROM (
       SELECT *, {e_cols}

@@ -34,6 +34,7 @@ FAMILY_INDEX = {f: i for i, f in enumerate(FAMILIES)}
 DISTINCT_EXACT = 4096
 """Distinct values counted exactly per account; past it a KMV sketch of this size estimates."""
 EXAMPLES = 5
+RECENT_KEYS = 512
 MAX_CONVERSATIONS = 2048
 """Conversations remembered per account (oldest forgotten: a multi-turn share, not a log)."""
 _SUBNET = re.compile(r"^([0-9]+[.][0-9]+[.][0-9]+)[.]")
@@ -58,6 +59,8 @@ class RequestFeatures:
     sys_elicit: bool
     followup: bool
     phash: int
+    pkeys: tuple[int, ...]
+    """Content-pool keys: features.text.pool_segments, hashed."""
     client: str
     ip: str | None
     subnet: str | None
@@ -70,13 +73,14 @@ class RequestFeatures:
 
 
 @lru_cache(maxsize=32_768)
-def _text_features(prompt: str, system_prompt: str | None) -> tuple[int, float, bool, bool, bool, int]:
+def _text_features(prompt: str, system_prompt: str | None) -> tuple[int, float, bool, bool, bool, int, tuple[int, ...]]:
     """Regex features of one prompt, memoised: real traffic repeats prompts (retries, products)."""
     flags = text.elicitation_flags(prompt, system_prompt)
     forced = "forced_format" in flags or "system:forced_format" in flags
     sys_el = bool(flags & {"system:cot", "system:full_trace", "system:forced_format"})
     fam = FAMILY_INDEX.get(text.task_family(prompt), len(FAMILIES) - 1)
-    return fam, text.elicitation_score(flags), forced, sys_el, text.is_followup(prompt), hash64(prompt)
+    return (fam, text.elicitation_score(flags), forced, sys_el, text.is_followup(prompt), hash64(prompt),
+            tuple(hash64(t) for t in text.pool_segments(prompt)))
 
 
 _client = lru_cache(maxsize=4096)(text.client_kind)
@@ -94,16 +98,16 @@ def request_features(ev: dict[str, Any], ts: float | None = None) -> RequestFeat
     prompt = ev.get("prompt") or ""
     sp = ev.get("system_prompt")
     if len(prompt) <= 4096 and (sp is None or len(sp) <= 4096):
-        fam, elicit, forced, sys_el, fu, ph = _text_features(prompt, sp)
+        fam, elicit, forced, sys_el, fu, ph, pk = _text_features(prompt, sp)
     else:
-        fam, elicit, forced, sys_el, fu, ph = _text_features.__wrapped__(prompt, sp)
+        fam, elicit, forced, sys_el, fu, ph, pk = _text_features.__wrapped__(prompt, sp)
     ua = ev.get("user_agent")
     ip = ev.get("ip")
     m = _SUBNET.match(ip) if ip else None
     rid = str(ev["request_id"])
     return RequestFeatures(
         ts=_ts(ev["ts"]) if ts is None else ts, request_id=rid, rid_hash=hash64(rid), family=fam, elicit=elicit, forced_format=forced,
-        sys_elicit=sys_el, followup=fu, phash=ph,
+        sys_elicit=sys_el, followup=fu, phash=ph, pkeys=pk,
         client=_client(ua) if ua is None or len(ua) <= 512 else text.client_kind(ua),
         ip=ip, subnet=m.group(1) if m else None,
         datacenter=bool(ip) and ip.startswith(DATACENTER_PREFIXES), user_agent=ua,
@@ -162,6 +166,7 @@ class AccountAggregate:
         "elicit_sum", "followups", "prompts", "hours", "ips", "subnets", "datacenter", "uas", "http_lib", "browser",
         "sdk", "last_ua", "gap_n", "gap_mean", "gap_m2", "gap_max", "bursts", "day", "day_mask", "day_n",
         "max_day_hours", "active_days", "max_day_requests", "fam", "conv", "multi_turn", "ex_any", "ex_elicit",
+        "pool_hits", "pool_seen", "recent_keys",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -183,6 +188,9 @@ class AccountAggregate:
         self.multi_turn = 0
         self.ex_any: list[tuple[int, str]] = []
         self.ex_elicit: list[tuple[int, str]] = []
+        self.pool_hits = self.pool_seen = 0
+        self.recent_keys: list[int] = []
+        """The last ``RECENT_KEYS`` content-pool keys: what feeds the pool if this account is flagged."""
 
     # ------------------------------------------------------------------ update
     def update(self, f: RequestFeatures) -> None:
@@ -236,6 +244,11 @@ class AccountAggregate:
                 self.conv.pop(next(iter(self.conv)))
             self.conv[f.conversation_id] = c
             self.multi_turn += 2 if c == 2 else 1 if c > 2 else 0
+        if f.pkeys:
+            self.pool_seen += 1
+            self.recent_keys.extend(f.pkeys)
+            if len(self.recent_keys) > RECENT_KEYS:
+                del self.recent_keys[: len(self.recent_keys) - RECENT_KEYS]
         _keep_smallest(self.ex_any, (f.rid_hash, f.request_id))
         if f.elicit >= ELICIT_LEVEL:
             _keep_smallest(self.ex_elicit, (f.rid_hash, f.request_id))
@@ -274,6 +287,7 @@ class AccountAggregate:
             "payment_fingerprint": p.get("payment_fingerprint"), "country": p.get("country"),
             "signup_ip": p.get("signup_ip"), "verified": p.get("verified"), "tier": p.get("tier"),
             "accounts_on_card": accounts_on_card,
+            "pool_hits": self.pool_hits, "pool_seen": self.pool_seen,
         }
 
     # -------------------------------------------------------------- persistence

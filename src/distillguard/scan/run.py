@@ -209,6 +209,8 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
     signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts,
                             timings=t_full)
     accs = _scores(signals, settings, only, model)
+    if not only and model is None:
+        _content_pool_pass(con, dets, accs, signals, settings, arts)
     t["detectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("campaigns")
@@ -245,6 +247,41 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
         t["report"] = time.perf_counter() - t0
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
     return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail)
+
+
+def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
+                       signals: dict[str, pa.Table], settings: Settings, arts: dict[str, Any]) -> None:
+    """Second pass: the prompts of accounts flagged on their own evidence form the flagged-content
+    pool (detectors/content_pool.py); other accounts re-sending its items gain that signal."""
+    from distillguard.detectors.content_pool import ARTEFACT
+
+    det = dets.get("content_pool")
+    flagged = [a.account_id for a in accs.values() if a.score >= settings.scoring.flag]
+    if det is None or not flagged:
+        return
+    con.register("_dg_pool_in", pa.table({"account_id": pa.array(flagged, pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _dg_pool_members AS SELECT * FROM _dg_pool_in")
+    con.unregister("_dg_pool_in")
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE _dg_pool AS
+    WITH seg AS (SELECT account_id, request_id, unnest(pkeys) AS k FROM {fa.SCOPED_REQUESTS}),
+    pool AS (SELECT k, min(account_id) AS owner FROM seg
+             WHERE account_id IN (SELECT account_id FROM _dg_pool_members) GROUP BY k HAVING count(*) = 1),
+    hits AS (SELECT DISTINCT s.request_id FROM seg s JOIN pool p USING (k) WHERE p.owner <> s.account_id)
+    SELECT r.account_id, count(*) AS n, count(*) FILTER (WHERE len(r.pkeys) > 0) AS pool_seen,
+           count(h.request_id) AS pool_hits,
+           arg_min(r.request_id, hash(r.request_id), 5) FILTER (WHERE h.request_id IS NOT NULL) AS ex_any
+    FROM {fa.SCOPED_REQUESTS} r LEFT JOIN hits h USING (request_id) GROUP BY r.account_id""")
+    arts[ARTEFACT] = "_dg_pool"
+    table = det.detect(ScanContext(con=con, artefacts=arts)).cast(SIGNAL_SCHEMA)
+    signals["content_pool"] = table
+    weights = {n: dc.weight_of(n, settings) for n in {*signals}}
+    group_of = dc.groups()
+    for r in table.to_pylist():
+        acc = accs.setdefault(r["account_id"], dc.AccountScore(r["account_id"], 0.0, 0.0))
+        dc.add_signal(acc, "content_pool", r, weights["content_pool"])
+        dc.finish(acc, weights, group_of)
+        dc.cap_single_member_intel(acc, settings, weights=weights, group_of=group_of)
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,
