@@ -88,7 +88,6 @@ class ServiceConfig(_Section):
     max_body_bytes: int = Field(8_000_000, gt=0, description="larger request bodies get 413")
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts get 422")
     history: int = Field(20, gt=0, description="decisions returned by GET /v1/accounts/{id}")
-    template_slots: int = Field(32, gt=0, description="template keys remembered per account")
 
 
 class IntelConfig(_Section):

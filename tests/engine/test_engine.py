@@ -49,7 +49,7 @@ def test_stream_form_equals_batch_form() -> None:
     for e in sorted(events, key=lambda e: (e["ts"], e["request_id"])):
         aggs.setdefault(e["account_id"], AccountAggregate(e["account_id"])).update(request_features(e))
     dets = registry.live_detectors()
-    assert set(dets) == {"volume", "automation", "reasoning", "coverage", "metadata", "content_pool"}
+    assert set(dets) == {"volume", "automation", "reasoning", "coverage", "metadata", "content_pool", "frames"}
     for aid, row in batch.items():
         live_row = aggs[aid].row()
         for name, det in dets.items():
@@ -103,7 +103,7 @@ def test_popular_facts_do_not_link_customers() -> None:
     eng = LiveEngine(Settings())
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for i in range(80):  # 80 students behind one NAT, their own cards and names
-        eng.learn_account({"account_id": f"s{i}", "payment_fingerprint": f"card-s{i}", "email": f"student.{i}@uni.example",
+        eng.learn_account({"account_id": f"s{i}", "payment_fingerprint": f"card-s{i}", "email": f"student.{chr(97 + i % 26)}{chr(97 + i // 26)}@uni.example",
                            "created_at": t0 + timedelta(days=i), "verified": True, "signup_ip": "192.0.2.10"})
     agg = AccountAggregate("s0")
     for e in harvester("s0", 1500):
@@ -224,3 +224,39 @@ def test_content_pool_in_the_batch_scan(tmp_path: Path) -> None:
     rows = {r["account_id"]: r for r in res.signals.to_pylist() if r["signal"] == "content_pool"}
     assert rows["sib"]["score"] > 0.5 and "other" not in rows and "h" not in rows
     assert "content_pool" in res.findings.meta["detector_versions"]
+
+
+def test_hydra_on_one_card_is_guilty_together() -> None:
+    """Each account clean alone, guilty together: cheap accounts on one card pool their traffic,
+    and when the pool scores flag, every cheap member is tied to it (challenged first)."""
+    eng = LiveEngine(Settings())
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    heads = [harvester(f"hy{i}", 30, seed=20 + i, start=T0H + i * 7.0, gap=20.0) for i in range(8)]
+    for i in range(8):
+        eng.learn_account(_profile(f"hy{i}", "card-hydra", f"mail{i}@example.org", t0 + timedelta(days=i), False))
+    aggs = {f"hy{i}": AccountAggregate(f"hy{i}") for i in range(8)}
+    alone = LiveEngine(Settings())
+    solo = AccountAggregate("hy0")
+    for e in heads[0]:
+        alone.observe(solo, e)
+    assert alone.score(solo).verdict != "flag"  # one member alone is not flagged
+    last = {}
+    for e in sorted((e for h in heads for e in h), key=lambda e: e["ts"]):
+        eng.observe(aggs[e["account_id"]], e)
+        last[e["account_id"]] = eng.score(aggs[e["account_id"]])
+    tied = [s for s in last.values() if s.tie is not None]
+    assert len(tied) >= 6 and all(s.tie.strong and s.verdict == "flag" for s in tied)
+    # an agency's verified, established seats on one card are not cheap: they are never tied this way
+    eng2 = LiveEngine(Settings())
+    for i in range(8):
+        eng2.learn_account(_profile(f"ag{i}", "card-agency", f"seat{i}@agency.example", t0 - timedelta(days=400), True))
+    aggs2 = {f"ag{i}": AccountAggregate(f"ag{i}") for i in range(8)}
+    out = []
+    for i, e in enumerate(sorted((e for h in heads for e in h), key=lambda e: e["ts"])):
+        aid = "ag" + e["account_id"][2:]
+        eng2.observe(aggs2[aid], {**e, "account_id": aid})
+        out.append(eng2.score(aggs2[aid]).tie)
+    assert all(t is None for t in out)
+
+
+T0H = 1_767_225_600.0

@@ -25,7 +25,7 @@ def test_policy_table() -> None:
     base = dict(account_id="a", n=50, tier="free", per_minute=1.0)
     cases = [
         (Inputs(score=0.1, **base), "allow"),
-        (Inputs(score=0.72, **base), "challenge"),  # staged: verify first
+        (Inputs(score=0.77, **base), "challenge"),  # staged: verify first
         (Inputs(score=0.85, **base), "throttle"),
         (Inputs(score=0.96, **base), "block"),
         (Inputs(score=0.95, **(base | {"n": 3})), "allow"),  # too little evidence

@@ -20,6 +20,7 @@ BUILTIN_SIGNALS: dict[str, str] = {
     "volume": "distillguard.detectors.volume:VolumeDetector",
     "automation": "distillguard.detectors.automation:AutomationDetector",
     "templating": "distillguard.detectors.templating:Templating",
+    "frames": "distillguard.detectors.frames:Frames",
     "known_corpus": "distillguard.detectors.known_corpus:KnownCorpus",
     "reasoning": "distillguard.detectors.reasoning:ReasoningDetector",
     "coverage": "distillguard.detectors.coverage:CoverageDetector",

@@ -31,7 +31,7 @@ BATCH_ROWS = 50_000
 
 _SELECT = """
 SELECT e.account_id, e.request_id, epoch(e.ts) AS t, rf.family, rf.elicit, rf.forced_format, rf.sys_elicit,
-       coalesce(rf.followup, false) AS followup, rf.phash, rf.pkeys, hash(e.request_id) AS rid_hash,
+       coalesce(rf.followup, false) AS followup, rf.phash, rf.frame_key, rf.pkeys, hash(e.request_id) AS rid_hash,
        coalesce(k.kind, 'none') AS client, e.ip,
        nullif(regexp_extract(e.ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1), '') AS subnet,
        ({dc}) AS datacenter, e.user_agent, e.conversation_id, rf.pt, rf.ct, rf.rt
@@ -85,7 +85,7 @@ def _features(r: dict[str, Any], fam_of: dict[str, int], other: int) -> RequestF
         ts=float(r["t"]), request_id=r["request_id"], rid_hash=int(r["rid_hash"]),
         family=fam_of.get(r["family"], other), elicit=float(r["elicit"]), forced_format=bool(r["forced_format"]),
         sys_elicit=bool(r["sys_elicit"]), followup=bool(r["followup"]), phash=int(r["phash"]),
-        pkeys=tuple(int(k) for k in r["pkeys"] or ()),
+        frame_key=int(r["frame_key"]), pkeys=tuple(int(k) for k in r["pkeys"] or ()),
         client=r["client"], ip=ip, subnet=r["subnet"], datacenter=bool(r["datacenter"]),
         user_agent=r["user_agent"], conversation_id=r["conversation_id"],
         pt=int(r["pt"]), ct=int(r["ct"]), rt=int(r["rt"]))

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from distillguard.campaigns.graph import email_shape
 from distillguard.features.stream import hash64
 
 IDENTITY_KINDS = frozenset({"card", "mail", "burst"})
-_SHAPE = re.compile(r"[0-9]+")
+CLUSTER_KINDS = frozenset({"card", "mail"})
+"""Facts that say one operator holds both accounts (one card, one numbered mail scheme): they
+pool the accounts' traffic into one cluster (LinkIndex.cluster_of)."""
 _NET = re.compile(r"^([0-9]+[.][0-9]+[.][0-9]+)[.]")
 BURST_S = 600.0
 """Sign-ups within one such window (and one mail domain) are one burst."""
@@ -38,10 +41,10 @@ def profile_facts(profile: dict[str, Any]) -> list[str]:
         out.append(f"card:{hash64(str(fp)):x}")
     mail = (profile.get("email") or "").lower()
     if "@" in mail:
-        local, _, domain = mail.rpartition("@")
-        shape = _SHAPE.sub("9", local)
-        if shape != local:  # a numbered scheme, not a person's name
-            out.append(f"mail:{hash64(shape + '@' + domain):x}")
+        domain = mail.rpartition("@")[2]
+        shape = email_shape(mail)
+        if shape and ("d" in shape.split("@")[0] or "+" in mail):  # a numbered scheme, not a person's name
+            out.append(f"mail:{hash64(shape):x}")
         created = profile.get("created_at")
         if isinstance(created, datetime):
             out.append(f"burst:{hash64(domain + '|' + str(int(created.timestamp() // BURST_S))):x}")
@@ -67,8 +70,11 @@ class Tie:
     members: int
     facts: tuple[str, ...]
     strong: bool
+    why: str = ""
 
     def reason(self) -> str:
+        if self.why:
+            return self.why
         kinds = sorted({kind_of(f) for f in self.facts})
         return (f"shares {len(self.facts)} rare fact(s) ({', '.join(kinds)}) with flagged campaign "
                 f"{self.campaign_id} ({self.members} flagged account(s))"
@@ -85,16 +91,50 @@ class LinkIndex:
         self.bad: dict[str, str] = {}
         self.campaigns: dict[str, dict[str, float]] = {}
         """campaign id → flagged member → its score."""
+        self.parent: dict[str, str] = {}
+        self.members: dict[str, set[str]] = {}
+        """cluster root → its accounts (union-find over CLUSTER_KINDS facts)."""
 
-    def add(self, account_id: str, facts: list[str]) -> None:
+    def cluster_of(self, account_id: str) -> str:
+        root = account_id
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while account_id != root:  # path compression
+            nxt = self.parent.get(account_id, account_id)
+            self.parent[account_id] = root
+            account_id = nxt
+        return root
+
+    def _union(self, a: str, b: str) -> tuple[str, str] | None:
+        """Join two clusters; returns (kept root, absorbed root) or None if already one."""
+        ra, rb = self.cluster_of(a), self.cluster_of(b)
+        if ra == rb:
+            return None
+        ma, mb = self.members.setdefault(ra, {ra}), self.members.setdefault(rb, {rb})
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        self.parent[rb] = ra
+        ma |= mb
+        del self.members[rb]
+        return ra, rb
+
+    def add(self, account_id: str, facts: list[str]) -> list[tuple[str, str]]:
+        """Index an account's facts; returns the cluster unions it caused (kept, absorbed)."""
         mine = self.facts.setdefault(account_id, set())
+        unions: list[tuple[str, str]] = []
         for f in facts:
             if f in mine:
                 continue
             mine.add(f)
             h = self.holders.setdefault(f, set())
+            if kind_of(f) in CLUSTER_KINDS and len(h) < self.popular_at:
+                for other in h:
+                    u = self._union(account_id, other)
+                    if u:
+                        unions.append(u)
             if len(h) < self.cap:
                 h.add(account_id)
+        return unions
 
     def rare(self, fact: str) -> bool:
         return 1 < len(self.holders.get(fact, ())) <= self.popular_at

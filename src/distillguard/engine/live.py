@@ -29,11 +29,14 @@ from distillguard.detectors import registry
 from distillguard.detectors.base import Detector
 from distillguard.detectors.metadata import email_cue
 from distillguard.engine.links import LinkIndex, Tie, client_fact, profile_facts
-from distillguard.features.stream import AccountAggregate, RequestFeatures, request_features
+from distillguard.features.stream import AccountAggregate, RequestFeatures, hash64, request_features
 from distillguard.findings import Reason
 
 POOL_MAX = 2_000_000
 """Keys the flagged-content pool holds (8-byte keys; oldest dropped first)."""
+CLUSTER_MIN = 3
+"""Accounts a cluster needs before its pooled traffic is scored."""
+CLUSTER_MIN_EVENTS = 30
 CHEAP_DAYS = 7.0
 """An account used within this many days of sign-up, unverified or on a throwaway address, is a cheap identity."""
 
@@ -86,6 +89,9 @@ class LiveEngine:
         self.confirmed: set[str] = set()
         """Campaign ids an analyst confirmed (feedback): their new members are blocked, not challenged."""
         self.intel = intel or {}
+        self.cluster_aggs: dict[str, AccountAggregate] = {}
+        """Pooled traffic of accounts one operator holds (engine/links.py clusters): each clean
+        alone, a harvester together."""
         self.pool: dict[int, list[Any]] = {}
         """Flagged-content pool: segment key (features.text.pool_segments, hashed) → [flagged owner, times sent]."""
 
@@ -99,7 +105,10 @@ class LiveEngine:
         self.profiles[aid] = dict(profile)
         if profile.get("payment_fingerprint"):
             self.cards[profile["payment_fingerprint"]] += 1
-        self.links.add(aid, profile_facts(profile))
+        for kept, absorbed in self.links.add(aid, profile_facts(profile)):
+            gone = self.cluster_aggs.pop(absorbed, None)
+            if gone is not None:
+                self.cluster_aggs.setdefault(kept, AccountAggregate(kept)).merge(gone)
 
     def observe(self, agg: AccountAggregate, ev: dict[str, Any] | RequestFeatures) -> RequestFeatures:
         """learn_one: fold one request into its account's aggregate."""
@@ -109,6 +118,12 @@ class LiveEngine:
             if fact:
                 self.links.add(agg.account_id, [fact])
         agg.update(f)
+        root = self.links.cluster_of(agg.account_id)
+        if len(self.links.members.get(root, ())) >= 2:
+            ca = self.cluster_aggs.get(root)
+            if ca is None:
+                ca = self.cluster_aggs[root] = AccountAggregate(root)
+            ca.update(f)
         if f.pkeys and self.pool:
             aid = agg.account_id
             hit = False
@@ -158,7 +173,7 @@ class LiveEngine:
                     self._pool_add(k, aid)
             out.campaign_id = self.flagged[aid]
             return out
-        tie = self.links.tie(aid)
+        tie = self.links.tie(aid) or self._cluster_tie(aid, prof, row)
         if tie is not None:
             share = dc.inherit_share(self.cheapness(prof, row), 0.0, self.settings) * dc.tie_factor(tie.strong, self.settings)
             before = acc.score
@@ -168,6 +183,24 @@ class LiveEngine:
             out.score, out.reasons, out.tie, out.campaign_id = acc.score, acc.reasons, tie, tie.campaign_id
             out.verdict = dc.verdict(acc.score, self.settings)
         return out
+
+    def _cluster_tie(self, aid: str, prof: dict[str, Any] | None, row: dict[str, Any]) -> Tie | None:
+        """A cheap identity whose operator's pooled traffic (its cluster) scores ``flag``."""
+        root = self.links.cluster_of(aid)
+        members = self.links.members.get(root, ())
+        ca = self.cluster_aggs.get(root)
+        if len(members) < CLUSTER_MIN or ca is None or ca.n < CLUSTER_MIN_EVENTS or self.cheapness(prof, row) < 1.0:
+            return None
+        acc = dc.AccountScore(root, 0.0, 0.0)
+        crow = ca.row(prof, self.cards.get(prof.get("payment_fingerprint"), 0) if prof else 0)
+        for name, det in self.detectors.items():
+            dc.add_signal(acc, name, det.score_features(crow), self.weights[name])
+        dc.finish(acc, self.weights, self.group_of)
+        if dc.verdict(acc.score, self.settings) != "flag":
+            return None
+        return Tie(f"live-c{hash64(root):012x}"[:18], acc.score, len(members), ("cluster",), True,
+                   f"one of {len(members)} cheap accounts on one card or numbered mail scheme whose pooled "
+                   f"{ca.n:,} requests score {acc.score:.2f} ({', '.join(r.signal for r in acc.reasons[:3])})")
 
     @staticmethod
     def cheapness(prof: dict[str, Any] | None, row: dict[str, Any]) -> float:

@@ -21,6 +21,8 @@ from distillguard.features import text
 REQUEST_FEATURES = "request_features"
 ACCOUNT_FEATURES = "account_features"
 SCOPED_REQUESTS = "rf"
+FRAME_MIN = 3
+"""A masked frame reused this often by one account is one of its templates (one repeat is chance)."""
 ELICIT_LEVEL = 0.5
 """A request counts as eliciting a trace when its elicitation score reaches this level."""
 
@@ -67,6 +69,8 @@ def request_features_sql(source: str) -> str:
              OR (CASE WHEN regexp_matches(h, {_q(text.FOLLOWUP_PRONOUN)}) THEN {words_at_most(6)} ELSE false END)
            END AS followup,
            hash(prompt) AS phash,
+           hash(array_to_string(list_slice(string_split({_mask_sql(f"left(prompt, {text.FRAME_CHARS})")}, ' '), 1, {text.FRAME_WORDS}), ' '))
+             AS frame_key,
            list_transform(list_slice(list_filter(list_transform(
                list_slice(string_split_regex(lower(prompt), {_q(text.POOL_SPLIT)}), 1, {4 * text.POOL_SEGMENTS}),
                lambda x: regexp_replace(x, {_q(text.POOL_STRIP)}, '', 'g')),
@@ -81,6 +85,14 @@ def request_features_sql(source: str) -> str:
                left(coalesce(system_prompt, ''), {4 * h}) AS s
         FROM {source}))
     """
+
+
+def _mask_sql(col: str) -> str:
+    """SQL equal to text.mask(col): the same RE2 rules in order, trimmed, lower-cased."""
+    expr = col
+    for pat, rep in text.MASK_RULES:
+        expr = f"regexp_replace({expr}, {_q(pat)}, {_q(rep)}, 'g')"
+    return f"lower(trim({expr}))"
 
 
 def build_request_features(con: duckdb.DuckDBPyConnection, source: str = "events_base",
@@ -169,6 +181,10 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                  arg_min(request_id, hash(request_id), 5) AS ex_any,
                  arg_min(request_id, hash(request_id), 5) FILTER (WHERE elicit >= {ELICIT_LEVEL}) AS ex_elicit
           FROM r GROUP BY account_id),
+    fr AS (SELECT account_id, frame_key, count(*) AS c FROM r GROUP BY ALL),
+    frs AS (SELECT account_id, coalesce(sum(c) FILTER (WHERE c >= {FRAME_MIN}), 0) AS n_framed,
+                   count(*) FILTER (WHERE c >= {FRAME_MIN}) AS n_frames, max(c) AS top_frame
+            FROM fr GROUP BY account_id),
     ac AS {acc},
     pay AS (SELECT payment_fingerprint, count(*) AS accounts_on_card FROM ac
             WHERE payment_fingerprint IS NOT NULL GROUP BY ALL)
@@ -179,8 +195,9 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
            coalesce(cv.n_conversations, 0) AS n_conversations,
            coalesce(cv.multi_turn_requests, 0) / a.n AS multi_turn_share,
            ac.created_at, ac.email, ac.payment_fingerprint, ac.country, ac.signup_ip, ac.verified, ac.tier,
-           coalesce(pay.accounts_on_card, 0) AS accounts_on_card
-    FROM a LEFT JOIN g USING (account_id) LEFT JOIN dd USING (account_id)
+           coalesce(pay.accounts_on_card, 0) AS accounts_on_card,
+           frs.n_framed::BIGINT AS n_framed, frs.n_frames, frs.top_frame
+    FROM a LEFT JOIN g USING (account_id) LEFT JOIN frs USING (account_id) LEFT JOIN dd USING (account_id)
          LEFT JOIN fe USING (account_id) LEFT JOIN cv USING (account_id)
          LEFT JOIN ac USING (account_id)
          LEFT JOIN pay ON pay.payment_fingerprint = ac.payment_fingerprint

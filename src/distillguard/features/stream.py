@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from distillguard.features import text
-from distillguard.features.account import DATACENTER_PREFIXES, ELICIT_LEVEL
+from distillguard.features.account import DATACENTER_PREFIXES, ELICIT_LEVEL, FRAME_MIN
 
 FAMILIES: tuple[str, ...] = text.TASK_FAMILIES
 FAMILY_INDEX = {f: i for i, f in enumerate(FAMILIES)}
@@ -35,6 +35,7 @@ DISTINCT_EXACT = 4096
 """Distinct values counted exactly per account; past it a KMV sketch of this size estimates."""
 EXAMPLES = 5
 RECENT_KEYS = 512
+FRAME_SLOTS = 256
 MAX_CONVERSATIONS = 2048
 """Conversations remembered per account (oldest forgotten: a multi-turn share, not a log)."""
 _SUBNET = re.compile(r"^([0-9]+[.][0-9]+[.][0-9]+)[.]")
@@ -59,6 +60,8 @@ class RequestFeatures:
     sys_elicit: bool
     followup: bool
     phash: int
+    frame_key: int
+    """features.text.frame, hashed: the template frame of the prompt."""
     pkeys: tuple[int, ...]
     """Content-pool keys: features.text.pool_segments, hashed."""
     client: str
@@ -73,14 +76,14 @@ class RequestFeatures:
 
 
 @lru_cache(maxsize=32_768)
-def _text_features(prompt: str, system_prompt: str | None) -> tuple[int, float, bool, bool, bool, int, tuple[int, ...]]:
+def _text_features(prompt: str, system_prompt: str | None) -> tuple[int, float, bool, bool, bool, int, tuple[int, ...], int]:
     """Regex features of one prompt, memoised: real traffic repeats prompts (retries, products)."""
     flags = text.elicitation_flags(prompt, system_prompt)
     forced = "forced_format" in flags or "system:forced_format" in flags
     sys_el = bool(flags & {"system:cot", "system:full_trace", "system:forced_format"})
     fam = FAMILY_INDEX.get(text.task_family(prompt), len(FAMILIES) - 1)
     return (fam, text.elicitation_score(flags), forced, sys_el, text.is_followup(prompt), hash64(prompt),
-            tuple(hash64(t) for t in text.pool_segments(prompt)))
+            tuple(hash64(t) for t in text.pool_segments(prompt)), hash64(text.frame(prompt)))
 
 
 _client = lru_cache(maxsize=4096)(text.client_kind)
@@ -98,16 +101,16 @@ def request_features(ev: dict[str, Any], ts: float | None = None) -> RequestFeat
     prompt = ev.get("prompt") or ""
     sp = ev.get("system_prompt")
     if len(prompt) <= 4096 and (sp is None or len(sp) <= 4096):
-        fam, elicit, forced, sys_el, fu, ph, pk = _text_features(prompt, sp)
+        fam, elicit, forced, sys_el, fu, ph, pk, fk = _text_features(prompt, sp)
     else:
-        fam, elicit, forced, sys_el, fu, ph, pk = _text_features.__wrapped__(prompt, sp)
+        fam, elicit, forced, sys_el, fu, ph, pk, fk = _text_features.__wrapped__(prompt, sp)
     ua = ev.get("user_agent")
     ip = ev.get("ip")
     m = _SUBNET.match(ip) if ip else None
     rid = str(ev["request_id"])
     return RequestFeatures(
         ts=_ts(ev["ts"]) if ts is None else ts, request_id=rid, rid_hash=hash64(rid), family=fam, elicit=elicit, forced_format=forced,
-        sys_elicit=sys_el, followup=fu, phash=ph, pkeys=pk,
+        sys_elicit=sys_el, followup=fu, phash=ph, frame_key=fk, pkeys=pk,
         client=_client(ua) if ua is None or len(ua) <= 512 else text.client_kind(ua),
         ip=ip, subnet=m.group(1) if m else None,
         datacenter=bool(ip) and ip.startswith(DATACENTER_PREFIXES), user_agent=ua,
@@ -166,7 +169,7 @@ class AccountAggregate:
         "elicit_sum", "followups", "prompts", "hours", "ips", "subnets", "datacenter", "uas", "http_lib", "browser",
         "sdk", "last_ua", "gap_n", "gap_mean", "gap_m2", "gap_max", "bursts", "day", "day_mask", "day_n",
         "max_day_hours", "active_days", "max_day_requests", "fam", "conv", "multi_turn", "ex_any", "ex_elicit",
-        "pool_hits", "pool_seen", "recent_keys",
+        "pool_hits", "pool_seen", "recent_keys", "frames",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -189,6 +192,8 @@ class AccountAggregate:
         self.ex_any: list[tuple[int, str]] = []
         self.ex_elicit: list[tuple[int, str]] = []
         self.pool_hits = self.pool_seen = 0
+        self.frames: dict[int, int] = {}
+        """Template frame → count, at most FRAME_SLOTS frames (a full table forgets a frame seen once)."""
         self.recent_keys: list[int] = []
         """The last ``RECENT_KEYS`` content-pool keys: what feeds the pool if this account is flagged."""
 
@@ -244,6 +249,16 @@ class AccountAggregate:
                 self.conv.pop(next(iter(self.conv)))
             self.conv[f.conversation_id] = c
             self.multi_turn += 2 if c == 2 else 1 if c > 2 else 0
+        c = self.frames.get(f.frame_key)
+        if c is not None:
+            self.frames[f.frame_key] = c + 1
+        elif len(self.frames) < FRAME_SLOTS:
+            self.frames[f.frame_key] = 1
+        else:  # keep repeated frames: drop the oldest frame seen only once, if any
+            once = next((k for k, v in self.frames.items() if v == 1), None)
+            if once is not None:
+                del self.frames[once]
+                self.frames[f.frame_key] = 1
         if f.pkeys:
             self.pool_seen += 1
             self.recent_keys.extend(f.pkeys)
@@ -252,6 +267,46 @@ class AccountAggregate:
         _keep_smallest(self.ex_any, (f.rid_hash, f.request_id))
         if f.elicit >= ELICIT_LEVEL:
             _keep_smallest(self.ex_elicit, (f.rid_hash, f.request_id))
+
+    def merge(self, other: "AccountAggregate") -> None:
+        """Fold another aggregate in (a union of two event streams): counts add, gap moments
+        combine (Chan et al.), distinct counters unite. Day features keep the larger of the two."""
+        if other.n == 0:
+            return
+        if self.n == 0:
+            for k in self.__slots__[1:]:
+                v = getattr(other, k)
+                setattr(self, k, v.copy() if isinstance(v, (list, dict)) else _copy_distinct(v))
+            return
+        n1, n2 = self.gap_n, other.gap_n
+        if n1 + n2:
+            d = other.gap_mean - self.gap_mean
+            self.gap_mean = (n1 * self.gap_mean + n2 * other.gap_mean) / (n1 + n2)
+            self.gap_m2 += other.gap_m2 + d * d * n1 * n2 / (n1 + n2)
+        self.gap_n = n1 + n2
+        self.gap_max = max(self.gap_max, other.gap_max)
+        for k in ("n", "pt", "ct", "rt", "elicit_hits", "format_hits", "sys_hits", "followups", "elicit_sum",
+                  "datacenter", "http_lib", "browser", "sdk", "bursts", "multi_turn", "pool_hits", "pool_seen"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.first_ts = min(self.first_ts, other.first_ts)
+        self.last_ts = max(self.last_ts, other.last_ts)
+        self.hours |= other.hours
+        for k in ("max_day_hours", "active_days", "max_day_requests"):
+            setattr(self, k, max(getattr(self, k), getattr(other, k)))
+        for k in ("prompts", "ips", "subnets", "uas"):
+            mine = getattr(self, k)
+            for h in getattr(other, k).values:
+                mine.add(h)
+        self.fam = [a + b for a, b in zip(self.fam, other.fam)]
+        for k, c in other.frames.items():
+            if k in self.frames or len(self.frames) < FRAME_SLOTS:
+                self.frames[k] = self.frames.get(k, 0) + c
+        for c, t in other.conv.items():
+            self.conv[c] = self.conv.get(c, 0) + t
+        for ex, oth in ((self.ex_any, other.ex_any), (self.ex_elicit, other.ex_elicit)):
+            for item in oth:
+                _keep_smallest(ex, item)
+        self.recent_keys = (self.recent_keys + other.recent_keys)[-RECENT_KEYS:]
 
     # ------------------------------------------------------------------- read
     def row(self, profile: dict[str, Any] | None = None, accounts_on_card: int = 0) -> dict[str, Any]:
@@ -288,6 +343,9 @@ class AccountAggregate:
             "signup_ip": p.get("signup_ip"), "verified": p.get("verified"), "tier": p.get("tier"),
             "accounts_on_card": accounts_on_card,
             "pool_hits": self.pool_hits, "pool_seen": self.pool_seen,
+            "n_framed": sum(c for c in self.frames.values() if c >= FRAME_MIN),
+            "n_frames": sum(1 for c in self.frames.values() if c >= FRAME_MIN),
+            "top_frame": max(self.frames.values(), default=None),
         }
 
     # -------------------------------------------------------------- persistence
@@ -296,7 +354,7 @@ class AccountAggregate:
         out: list[Any] = []
         for k in self.__slots__:
             v = getattr(self, k)
-            out.append(v.to_state() if isinstance(v, Distinct) else v)
+            out.append(v.to_state() if isinstance(v, Distinct) else list(v.items()) if k == "frames" else v)
         return out
 
     @classmethod
@@ -307,8 +365,18 @@ class AccountAggregate:
                 v = Distinct.from_state(v)
             elif k in ("ex_any", "ex_elicit"):
                 v = [tuple(x) for x in v]
+            elif k in ("frames", "conv"):
+                v = {(int(a) if k == "frames" else a): b for a, b in (v.items() if isinstance(v, dict) else v)}
             setattr(a, k, v)
         return a
+
+
+def _copy_distinct(v: Any) -> Any:
+    if isinstance(v, Distinct):
+        d = Distinct()
+        d.values, d.kmv = set(v.values), (list(v.kmv) if v.kmv is not None else None)
+        return d
+    return v
 
 
 def _keep_smallest(ex: list[tuple[int, str]], item: tuple[int, str]) -> None:

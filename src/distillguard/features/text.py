@@ -66,6 +66,17 @@ def mask(prompt: str | None, *, lower: bool = True) -> str:
     return text.lower() if lower else text
 
 
+FRAME_WORDS = 8
+FRAME_CHARS = 400
+"""Only the head is masked for a frame: eight words fit in it, and masking is the costly part."""
+
+
+def frame(prompt: str | None) -> str:
+    """The first ``FRAME_WORDS`` words of the masked head of a prompt: a template's fixed frame,
+    whatever its slots hold (the SQL form is features/account.py's ``frame_key``)."""
+    return " ".join(mask((prompt or "")[:FRAME_CHARS]).split(" ")[:FRAME_WORDS])
+
+
 # ------------------------------------------------------------------ elicitation
 ELICITATION_PATTERNS: dict[str, tuple[float, str]] = {
     # Demands to reason step by step, in many phrasings and languages.
@@ -271,5 +282,5 @@ __all__ = [
     "CLIENT_KINDS", "CLIENT_KIND_RULES", "ELICITATION_PATTERNS", "FOLLOWUP_LEADING", "FOLLOWUP_MAX_WORDS",
     "FOLLOWUP_PRONOUN", "FOLLOWUP_STRONG", "HEAD_CHARS", "MASK_RULES", "SYSTEM_PROMPT_BOOST", "TASK_FAMILIES",
     "TASK_FAMILY_RULES", "client_kind", "elicitation", "elicitation_flags", "elicitation_score", "is_followup",
-    "mask", "pool_segments", "task_family", "POOL_MIN_CHARS", "POOL_STRIP", "POOL_SPLIT",
+    "frame", "mask", "pool_segments", "FRAME_WORDS", "task_family", "POOL_MIN_CHARS", "POOL_STRIP", "POOL_SPLIT",
 ]

@@ -288,7 +288,10 @@ class Guard:
         ls = self.engine.score(st.agg)
         score, own = ls.score, ls.own_score
         reasons = ls.reason_lines()
-        cid, cscore, joined = ls.campaign_id, (ls.tie.score if ls.tie else 0.0), ls.tie is not None
+        # A strong live tie joins the campaign (challenged first); a weak one (network or client
+        # only) adds inherited score and a reason, never the campaign's action.
+        joined = ls.tie is not None and ls.tie.strong
+        cid, cscore = ls.campaign_id, (ls.tie.score if joined and ls.tie else 0.0)
         seed = self.seed.accounts.get(aid)
         if seed is not None:
             s_score = seed.score if seed.verdict in pol.seed.act_on else min(seed.score, pol.seed.watch_cap)

@@ -39,7 +39,7 @@ class _M(BaseModel):
 
 
 class Thresholds(_M):
-    challenge: float = Field(0.7, ge=0, le=1)
+    challenge: float = Field(0.75, ge=0, le=1)
     throttle: float = Field(0.8, ge=0, le=1)
     block: float = Field(0.95, ge=0, le=1)
     min_events: int = Field(5, ge=0)
