@@ -285,9 +285,11 @@ class Guard:
         self.engine.observe(st.agg, request_features(ev, ts))
         self.dirty[aid] = st
         self.stream_now = max(self.stream_now, ts)
-        ls = self.engine.score(st.agg)
+        ls = self.engine.score(st.agg, explain=False)
+        if ls.verdict != "clear" or st.action != "allow" or st.override:
+            ls = self.engine.score(st.agg)  # the evidence sentences, only where they matter
         score, own = ls.score, ls.own_score
-        reasons = ls.reason_lines()
+        reasons = ls.reason_lines() if ls.verdict != "clear" else []
         # A strong live tie joins the campaign (challenged first); a weak one (network or client
         # only) adds inherited score and a reason, never the campaign's action.
         joined = ls.tie is not None and ls.tie.strong
