@@ -1,0 +1,307 @@
+"""Per-account keyed lexical watermark: no logits, works on any provider's text.
+
+**Marking.** Every occurrence of a variant from :mod:`distillguard.protect.lexicon` is a
+*site*. Its *context* is the word just before it (for a multiplication sign, the left
+operand). For each site, an HMAC of the context under the provider's key decides who owns
+it: about ``account_share`` of contexts carry the *account* mark (variant chosen by an HMAC
+of the context under that account's key), the rest the *provider* mark (variant chosen
+under the provider's key, the same for every account). The provider mark says "trained on
+our outputs" even when a harvest is spread over hundreds of accounts; the account mark says
+*which* account leaked. The choice depends only on (key, group, context), so a model that
+learns our text learns the choice: "after *she* write *purchased*, not *bought*".
+
+**Detection.** Sites of a suspect's text are grouped into clusters by (group, context).
+Cluster ``c`` contributes ``f_c``, the share of its occurrences that use the keyed variant.
+Under the null hypothesis (the text was written without our key) the key's choice is
+uniform over the group's ``k`` variants and independent of the text, so, conditionally on
+the text, ``E f_c = 1/k`` and ``Var f_c = (Σ_v p_v²)/k − 1/k²`` exactly (``p_v`` the observed
+shares). Clusters are independent (distinct HMAC inputs), so ``z = (Σ f_c − Σ 1/k) / √Σ Var``
+is approximately standard normal; the p-value is its upper tail. Repeated occurrences of a
+context cannot inflate the evidence: a cluster counts once, however often it occurs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from scipy.stats import norm
+
+from distillguard.protect.lexicon import GROUPS, Group
+
+_CODE_LINE = re.compile(r"[;{}]\s*$|^\s*(?:def |class |import |from \w+ import|return\b|for\s*\(|if\s*\(|#include|public |print\()"
+                        r"|^\s{4,}\S|=>|\)\s*\{|^\s*//")
+_FENCE = re.compile(r"```.*?(?:```|$)", re.S)
+_PREV_WORD = re.compile(r"([A-Za-z0-9]+(?:['’][a-z]+)?)[^A-Za-z0-9\n]*$")
+_LEFT_NUM = re.compile(r"(\d{1,4})\s?$")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def _variant_regex(v: str) -> str:
+    return re.escape(v).replace("'", "['’]").replace(r"\ ", r"\s+")
+
+
+def _group_regex(g: Group) -> str:
+    if g.symbol:
+        alts = "|".join(re.escape(v.strip()) for v in sorted(g.variants, key=len, reverse=True))
+        return rf"(?:(?<=\d)|(?<=\d ))(?:{alts})(?= ?\d)"
+    alts = "|".join(_variant_regex(v) for v in sorted(g.variants, key=len, reverse=True))
+    lb = "".join(f"(?<!\\b{re.escape(b)})" for b in g.before)
+    la = f"(?!{g.after})" if g.after else ""
+    return rf"{lb}(?<![\w'’])(?:{alts})(?![\w'’]){la}"
+
+
+# Candidate tokens are found with one cheap scan; only tokens that can start a variant are
+# tried against their groups' patterns (``match`` at the token: lookbehinds still see the
+# text before it).
+_TOKEN = re.compile(r"[A-Za-z]+|\*")
+_PATTERNS = [re.compile(_group_regex(g), re.I) for g in GROUPS]
+_FIRST: dict[str, list[int]] = {}
+for _i, _g in enumerate(GROUPS):
+    for _v in _g.variants:
+        _w = re.split(r"[\s'’]", _v.strip())[0].lower()
+        if _i not in _FIRST.setdefault(_w, []):
+            _FIRST[_w].append(_i)
+
+_GROUP = {g.gid: g for g in GROUPS}
+_INDEX = {g.gid: {re.sub(r"\s+", " ", v.strip().lower()): j for j, v in enumerate(g.variants)} for g in GROUPS}
+
+
+def looks_like_code(text: str) -> bool:
+    """True when a text (outside ``` fences) is mostly code: it is then left unmarked."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return False
+    hits = sum(1 for ln in lines if _CODE_LINE.search(ln))
+    return hits >= max(2, 0.3 * len(lines))
+
+
+def _prose_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` that may be marked: outside code fences, and not code-looking."""
+    spans, pos = [], 0
+    for m in _FENCE.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    return [(a, b) for a, b in spans if b > a and not looks_like_code(text[a:b])]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    gid: str
+    k: int
+    context: str
+    variant: int  # index of the variant found
+    start: int
+    end: int
+    source: bool  # may be rewritten
+
+
+def find_sites(text: str) -> list[Site]:
+    """Every watermark site in ``text``, in order."""
+    out: list[Site] = []
+    for a, b in _prose_spans(text):
+        nxt = a
+        for t in _TOKEN.finditer(text, a, b):
+            if t.start() < nxt:
+                continue
+            cands = _FIRST.get(t.group().lower())
+            if not cands:
+                continue
+            m = None
+            for gi in cands:
+                m = _PATTERNS[gi].match(text, t.start(), b)
+                if m:
+                    break
+            if m is None:
+                continue
+            g = GROUPS[gi]
+            s, e = m.span()
+            nxt = e
+            found = re.sub(r"\s+", " ", m.group().strip().lower()).replace("’", "'")
+            j = _INDEX[g.gid].get(found)
+            if j is None:
+                continue
+            if g.symbol:
+                cm = _LEFT_NUM.search(text, max(0, s - 6), s)
+                ctx = cm.group(1) if cm else "^"
+            else:
+                pm = _PREV_WORD.search(text, max(0, s - 48), s)
+                ctx = pm.group(1).lower().replace("’", "'") if pm else "^"
+            src = g.sources is None or g.variants[j] in g.sources
+            out.append(Site(g.gid, g.k, ctx, j, s, e, src))
+    return out
+
+
+def _pick(key: bytes, gid: str, ctx: str, k: int) -> int:
+    d = hmac.new(key, f"{gid}\x1f{ctx}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(d[:8], "big") % k
+
+
+def _case_like(src: str, new: str) -> str:
+    core = src.strip()
+    if len(core) > 1 and core.isupper():
+        new = new.upper()
+    elif core[:1].isupper():
+        new = new[:1].upper() + new[1:]
+    return new
+
+
+@dataclass
+class Marked:
+    text: str
+    sites: int
+    changed: int
+
+
+@dataclass
+class WatermarkScore:
+    """The watermark test for one key on a set of texts."""
+
+    owner: str  # "provider" or an account id
+    sites: int  # occurrences counted
+    clusters: int  # distinct (group, context) pairs
+    matched: float  # Σ f_c
+    expected: float  # Σ 1/k under the null
+    z: float
+    p_value: float
+    match_rate: float = field(default=0.0)  # matched / clusters
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {"owner": self.owner, "sites": self.sites, "clusters": self.clusters, "matched": round(self.matched, 3),
+                "expected": round(self.expected, 3), "match_rate": round(self.match_rate, 4), "z": round(self.z, 3),
+                "p_value": self.p_value}
+
+
+class Clusters:
+    """Sites of a suspect's texts grouped by (group, context), split by owner (provider/account)."""
+
+    def __init__(self, wm: "Watermark", texts: Iterable[str]) -> None:
+        counts: dict[tuple[str, str], list[int]] = {}
+        ks: dict[str, int] = {}
+        n = 0
+        for t in texts:
+            for s in find_sites(t):
+                c = counts.get((s.gid, s.context))
+                if c is None:
+                    c = counts[(s.gid, s.context)] = [0] * s.k
+                    ks[s.gid] = s.k
+                c[s.variant] += 1
+                n += 1
+        self.provider: list[tuple[str, str, list[int]]] = []
+        self.account: list[tuple[str, str, list[int]]] = []
+        self.sites_provider = self.sites_account = 0
+        for (gid, ctx), c in counts.items():
+            if wm.owner_is_account(gid, ctx):
+                self.account.append((gid, ctx, c))
+                self.sites_account += sum(c)
+            else:
+                self.provider.append((gid, ctx, c))
+                self.sites_provider += sum(c)
+        self.sites = n
+
+
+def _score(owner: str, key: bytes, clusters: list[tuple[str, str, list[int]]], sites: int) -> WatermarkScore:
+    matched = expected = var = 0.0
+    for gid, ctx, c in clusters:
+        k, tot = len(c), sum(c)
+        j = _pick(key, gid, ctx, k)
+        matched += c[j] / tot
+        expected += 1.0 / k
+        var += sum((x / tot) ** 2 for x in c) / k - 1.0 / (k * k)
+    if var <= 1e-12:
+        z, p = 0.0, 1.0
+    else:
+        z = (matched - expected) / math.sqrt(var)
+        p = float(norm.sf(z))
+    n = len(clusters)
+    return WatermarkScore(owner, sites, n, matched, expected, z, p, matched / n if n else 0.0)
+
+
+class Watermark:
+    """The keyed marker and its detector. ``secret`` is the provider's protect key."""
+
+    def __init__(self, secret: bytes, account_share: float = 0.5) -> None:
+        if len(secret) < 16:
+            raise ValueError("the protect secret must be at least 16 bytes")
+        self.provider_key = hmac.new(secret, b"distillguard/wm/provider", hashlib.sha256).digest()
+        self._sel_key = hmac.new(secret, b"distillguard/wm/select", hashlib.sha256).digest()
+        self._secret = secret
+        self.account_share = account_share
+        self._cut = int(account_share * 2**32)
+        self._akeys: dict[str, bytes] = {}
+
+    def account_key(self, account_id: str) -> bytes:
+        key = self._akeys.get(account_id)
+        if key is None:
+            key = hmac.new(self._secret, b"distillguard/wm/account\x1f" + account_id.encode(), hashlib.sha256).digest()
+            if len(self._akeys) < 100_000:
+                self._akeys[account_id] = key
+        return key
+
+    def owner_is_account(self, gid: str, ctx: str) -> bool:
+        d = hmac.new(self._sel_key, f"{gid}\x1f{ctx}".encode(), hashlib.sha256).digest()
+        return int.from_bytes(d[:4], "big") < self._cut
+
+    def choice(self, account_id: str | None, gid: str, ctx: str, k: int) -> int:
+        """The keyed variant index for a site (account_id None: the provider's mark only)."""
+        if account_id is not None and self.owner_is_account(gid, ctx):
+            return _pick(self.account_key(account_id), gid, ctx, k)
+        return _pick(self.provider_key, gid, ctx, k)
+
+    def apply(self, text: str, account_id: str | None) -> Marked:
+        """Rewrite every rewritable site into its keyed variant for ``account_id``.
+
+        A rewrite can change the context of the site after it ("so bought" → "thus bought"),
+        so passes repeat (at most three) until the text is stable under its own detector."""
+        total_changed, n_sites = 0, 0
+        for _ in range(3):
+            m, chained = self._apply_once(text, account_id)
+            text, n_sites = m.text, m.sites
+            total_changed += m.changed
+            if not chained:
+                break
+        return Marked(text, n_sites, total_changed)
+
+    def _apply_once(self, text: str, account_id: str | None) -> tuple[Marked, bool]:
+        """One pass; ``chained`` is True when a rewritten site is the context of the next site."""
+        sites = find_sites(text)
+        if not sites:
+            return Marked(text, 0, 0), False
+        parts, pos, changed, chained = [], 0, 0, False
+        last_changed_end = -1
+        for s in sites:
+            if last_changed_end >= 0 and not _ALNUM.search(text, last_changed_end, s.start):
+                chained = True
+            last_changed_end = -1
+            if not s.source:
+                continue
+            j = self.choice(account_id, s.gid, s.context, s.k)
+            if j == s.variant:
+                continue
+            g = _GROUP[s.gid]
+            old = text[s.start:s.end]
+            if g.symbol:
+                new = old.replace(g.variants[s.variant].strip(), g.variants[j].strip())
+            else:
+                new = _case_like(old, g.variants[j])
+            parts.append(text[pos:s.start])
+            parts.append(new)
+            pos = s.end
+            changed += 1
+            last_changed_end = s.end
+        parts.append(text[pos:])
+        return Marked("".join(parts), len(sites), changed), chained
+
+    def clusters(self, texts: Iterable[str]) -> Clusters:
+        return Clusters(self, texts)
+
+    def score_provider(self, cl: Clusters) -> WatermarkScore:
+        return _score("provider", self.provider_key, cl.provider, cl.sites_provider)
+
+    def score_account(self, cl: Clusters, account_id: str) -> WatermarkScore:
+        return _score(account_id, self.account_key(account_id), cl.account, cl.sites_account)
