@@ -21,9 +21,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from distillguard.errors import ConfigError
+from distillguard.protect.policy import ProtectPolicy
 
-Action = Literal["allow", "throttle", "challenge", "block"]
-ACTIONS: tuple[str, ...] = ("allow", "throttle", "challenge", "block")
+Action = Literal["allow", "throttle", "degrade", "challenge", "block"]
+# degrade (answer, but with a degraded output: src/distillguard/protect/) ranks above throttle
+# (slower, full output) and below challenge (no answer until the client proves itself).
+ACTIONS: tuple[str, ...] = ("allow", "throttle", "degrade", "challenge", "block")
 RANK = {a: i for i, a in enumerate(ACTIONS)}
 
 
@@ -100,6 +103,7 @@ class Policy(_M):
     hold: HoldRule = Field(default_factory=HoldRule)
     allow: AllowRule = Field(default_factory=AllowRule)
     tiers: dict[str, TierRule] = Field(default_factory=dict)
+    protect: ProtectPolicy = Field(default_factory=ProtectPolicy)  # what each action does to outputs
 
     def tier(self, name: str | None) -> TierRule:
         return self.tiers.get(name or "default") or self.tiers.get("default") or TierRule()
