@@ -10,14 +10,16 @@ our outputs" even when a harvest is spread over hundreds of accounts; the accoun
 *which* account leaked. The choice depends only on (key, group, context), so a model that
 learns our text learns the choice: "after *she* write *purchased*, not *bought*".
 
-**Detection.** Sites of a suspect's text are grouped into clusters by (group, context).
-Cluster ``c`` contributes ``f_c``, the share of its occurrences that use the keyed variant.
-Under the null hypothesis (the text was written without our key) the key's choice is
-uniform over the group's ``k`` variants and independent of the text, so, conditionally on
-the text, ``E f_c = 1/k`` and ``Var f_c = (Σ_v p_v²)/k − 1/k²`` exactly (``p_v`` the observed
-shares). Clusters are independent (distinct HMAC inputs), so ``z = (Σ f_c − Σ 1/k) / √Σ Var``
-is approximately standard normal; the p-value is its upper tail. Repeated occurrences of a
-context cannot inflate the evidence: a cluster counts once, however often it occurs.
+**Detection.** Sites of a suspect's texts are grouped into clusters by (group, context).
+Cluster ``c`` contributes ``d_c = p_c[keyed] − r_c[keyed]``: the share of its occurrences
+that use the keyed variant, minus what a reference predicts (uniform ``1/k`` by default, or
+the shares in our own unmarked outputs, :class:`Reference`). Under the null hypothesis
+(the text was written without our key) the key's choice is uniform over the ``k`` variants
+and independent of the text, so, conditionally on the text, ``E d_c = 0`` exactly, and
+clusters are independent (distinct HMAC inputs). The p-value is Hoeffding's bound on the sum,
+valid at any sample size; ``z`` (the sum over its exact conditional standard deviation) is
+reported for reading. A cluster counts once however often its context repeats, so a
+suspect that always writes the same phrase cannot fake evidence either way.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from scipy.stats import norm
-
 from distillguard.protect.lexicon import GROUPS, Group
 
 _CODE_LINE = re.compile(r"[;{}]\s*$|^\s*(?:def |class |import |from \w+ import|return\b|for\s*\(|if\s*\(|#include|public |print\()"
@@ -40,10 +40,8 @@ _PREV_WORD = re.compile(r"([A-Za-z0-9]+(?:['’][a-z]+)?)[^A-Za-z0-9\n]*$")
 _LEFT_NUM = re.compile(r"(\d{1,4})\s?$")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 
-
 def _variant_regex(v: str) -> str:
     return re.escape(v).replace("'", "['’]").replace(r"\ ", r"\s+")
-
 
 def _group_regex(g: Group) -> str:
     if g.symbol:
@@ -53,7 +51,6 @@ def _group_regex(g: Group) -> str:
     lb = "".join(f"(?<!\\b{re.escape(b)})" for b in g.before)
     la = f"(?!{g.after})" if g.after else ""
     return rf"{lb}(?<![\w'’])(?:{alts})(?![\w'’]){la}"
-
 
 # Candidate tokens are found with one cheap scan; only tokens that can start a variant are
 # tried against their groups' patterns (``match`` at the token: lookbehinds still see the
@@ -70,7 +67,6 @@ for _i, _g in enumerate(GROUPS):
 _GROUP = {g.gid: g for g in GROUPS}
 _INDEX = {g.gid: {re.sub(r"\s+", " ", v.strip().lower()): j for j, v in enumerate(g.variants)} for g in GROUPS}
 
-
 def looks_like_code(text: str) -> bool:
     """True when a text (outside ``` fences) is mostly code: it is then left unmarked."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -78,7 +74,6 @@ def looks_like_code(text: str) -> bool:
         return False
     hits = sum(1 for ln in lines if _CODE_LINE.search(ln))
     return hits >= max(2, 0.3 * len(lines))
-
 
 def _prose_spans(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` that may be marked: outside code fences, and not code-looking."""
@@ -89,7 +84,6 @@ def _prose_spans(text: str) -> list[tuple[int, int]]:
     spans.append((pos, len(text)))
     return [(a, b) for a, b in spans if b > a and not looks_like_code(text[a:b])]
 
-
 @dataclass(frozen=True, slots=True)
 class Site:
     gid: str
@@ -99,7 +93,6 @@ class Site:
     start: int
     end: int
     source: bool  # may be rewritten
-
 
 def find_sites(text: str) -> list[Site]:
     """Every watermark site in ``text``, in order."""
@@ -136,11 +129,9 @@ def find_sites(text: str) -> list[Site]:
             out.append(Site(g.gid, g.k, ctx, j, s, e, src))
     return out
 
-
 def _pick(key: bytes, gid: str, ctx: str, k: int) -> int:
     d = hmac.new(key, f"{gid}\x1f{ctx}".encode(), hashlib.sha256).digest()
     return int.from_bytes(d[:8], "big") % k
-
 
 def _case_like(src: str, new: str) -> str:
     core = src.strip()
@@ -150,13 +141,11 @@ def _case_like(src: str, new: str) -> str:
         new = new[:1].upper() + new[1:]
     return new
 
-
 @dataclass
 class Marked:
     text: str
     sites: int
     changed: int
-
 
 @dataclass
 class WatermarkScore:
@@ -165,8 +154,8 @@ class WatermarkScore:
     owner: str  # "provider" or an account id
     sites: int  # occurrences counted
     clusters: int  # distinct (group, context) pairs
-    matched: float  # Σ f_c
-    expected: float  # Σ 1/k under the null
+    matched: float  # Σ f_c: share of each cluster's occurrences using the keyed variant
+    expected: float  # Σ r_c[keyed]: what the reference (or 1/k) predicts
     z: float
     p_value: float
     match_rate: float = field(default=0.0)  # matched / clusters
@@ -175,7 +164,6 @@ class WatermarkScore:
         return {"owner": self.owner, "sites": self.sites, "clusters": self.clusters, "matched": round(self.matched, 3),
                 "expected": round(self.expected, 3), "match_rate": round(self.match_rate, 4), "z": round(self.z, 3),
                 "p_value": self.p_value}
-
 
 class Clusters:
     """Sites of a suspect's texts grouped by (group, context), split by owner (provider/account)."""
@@ -204,23 +192,58 @@ class Clusters:
                 self.sites_provider += sum(c)
         self.sites = n
 
+class Reference:
+    """Variant shares of unmarked text written without our key (e.g. our own model's outputs
+    before marking): the suspect's expected word choices had it never seen our marks.
 
-def _score(owner: str, key: bytes, clusters: list[tuple[str, str, list[int]]], sites: int) -> WatermarkScore:
-    matched = expected = var = 0.0
+    Any reference independent of the key keeps the test valid; a good one removes the
+    natural preference for one variant and so most of the noise. Shares are smoothed toward
+    the group's overall shares (``alpha`` pseudo-counts); unseen groups use uniform shares."""
+
+    def __init__(self, texts: Iterable[str] = (), alpha: float = 2.0) -> None:
+        self.counts: dict[tuple[str, str], list[int]] = {}
+        self.groups: dict[str, list[float]] = {}
+        self.alpha = alpha
+        for t in texts:
+            for s in find_sites(t):
+                c = self.counts.get((s.gid, s.context))
+                if c is None:
+                    c = self.counts[(s.gid, s.context)] = [0] * s.k
+                c[s.variant] += 1
+                g = self.groups.setdefault(s.gid, [1.0] * s.k)
+                g[s.variant] += 1
+
+    def shares(self, gid: str, ctx: str, k: int) -> list[float]:
+        g = self.groups.get(gid)
+        base = [x / sum(g) for x in g] if g else [1.0 / k] * k
+        c = self.counts.get((gid, ctx))
+        if not c:
+            return base
+        n = sum(c)
+        return [(c[v] + self.alpha * base[v]) / (n + self.alpha) for v in range(k)]
+
+UNIFORM = Reference()
+
+def _score(owner: str, key: bytes, clusters: list[tuple[str, str, list[int]]], sites: int,
+           ref: Reference = UNIFORM) -> WatermarkScore:
+    """Σ_c (p_c[keyed] − r_c[keyed]): mean 0 over a uniform key whatever the text; its p-value
+    is Hoeffding's bound exp(−2 s² / Σ range_c²), valid at any sample size (no normal
+    approximation), and z is the standardised statistic, for reading only."""
+    stat = var = rng2 = matched = expected = 0.0
     for gid, ctx, c in clusters:
         k, tot = len(c), sum(c)
+        r = ref.shares(gid, ctx, k)
+        d = [c[v] / tot - r[v] for v in range(k)]
         j = _pick(key, gid, ctx, k)
+        stat += d[j]
+        var += sum(x * x for x in d) / k - (sum(d) / k) ** 2
+        rng2 += (max(d) - min(d)) ** 2
         matched += c[j] / tot
-        expected += 1.0 / k
-        var += sum((x / tot) ** 2 for x in c) / k - 1.0 / (k * k)
-    if var <= 1e-12:
-        z, p = 0.0, 1.0
-    else:
-        z = (matched - expected) / math.sqrt(var)
-        p = float(norm.sf(z))
+        expected += r[j]
+    z = stat / math.sqrt(var) if var > 1e-12 else 0.0
+    p = math.exp(-2.0 * stat * stat / rng2) if stat > 0 and rng2 > 1e-12 else 1.0
     n = len(clusters)
     return WatermarkScore(owner, sites, n, matched, expected, z, p, matched / n if n else 0.0)
-
 
 class Watermark:
     """The keyed marker and its detector. ``secret`` is the provider's protect key."""
@@ -300,8 +323,8 @@ class Watermark:
     def clusters(self, texts: Iterable[str]) -> Clusters:
         return Clusters(self, texts)
 
-    def score_provider(self, cl: Clusters) -> WatermarkScore:
-        return _score("provider", self.provider_key, cl.provider, cl.sites_provider)
+    def score_provider(self, cl: Clusters, ref: Reference = UNIFORM) -> WatermarkScore:
+        return _score("provider", self.provider_key, cl.provider, cl.sites_provider, ref)
 
-    def score_account(self, cl: Clusters, account_id: str) -> WatermarkScore:
-        return _score(account_id, self.account_key(account_id), cl.account, cl.sites_account)
+    def score_account(self, cl: Clusters, account_id: str, ref: Reference = UNIFORM) -> WatermarkScore:
+        return _score(account_id, self.account_key(account_id), cl.account, cl.sites_account, ref)
