@@ -148,41 +148,58 @@ def _pick(request_id: str, n: int) -> int:
 
 
 def attach_responses(events: pa.Table, corpus: str | Path | None = None,
-                     files: Sequence[str] | None = None) -> tuple[pa.Table, list[str | None]]:
+                     files: Sequence[str] | None = None,
+                     records: Sequence[CorpusResponse] | None = None) -> tuple[pa.Table, pa.Table]:
     """Replace ``response`` with a real (corpus) or built-in answer per event.
 
     With a corpus, an event whose prompt is a corpus prompt gets that prompt's real response;
-    other events get a response drawn deterministically by ``request_id`` from records of
-    the same kind (reasoning traces for prompts that ask for steps). Returns the new table
-    and the reasoning trace of each event (the response itself when it is a trace, else None).
+    other events get a response drawn deterministically by ``request_id`` from records of the
+    same kind (reasoning traces for prompts that ask for steps or reason, direct answers
+    otherwise). Events served by a reasoning model (``reasoning_tokens > 0``) whose answer is
+    a trace get the trace as a separate reasoning text and its final answer as the response.
+    Returns the new events table and a ``(request_id, reasoning)`` table of those traces.
     """
+    from distillguard.protect.degrade import final_answer
+
     prompts = events.column("prompt").to_pylist()
     rids = events.column("request_id").to_pylist()
+    rtok = (events.column("reasoning_tokens").to_pylist() if "reasoning_tokens" in events.column_names
+            else [0] * len(rids))
     responses: list[str] = []
-    traces: list[str | None] = []
-    if corpus is not None:
-        recs = load_corpus_responses(corpus, files)
+    t_ids: list[str] = []
+    t_text: list[str] = []
+    if corpus is not None or records is not None:
+        recs = list(records) if records is not None else load_corpus_responses(corpus, files)  # type: ignore[arg-type]
+        if not recs:
+            raise InputError("no response records", source=str(corpus))
         by_prompt = {r.prompt: r for r in recs}
         reasoning = [r for r in recs if r.reasoning] or recs
         direct = [r for r in recs if not r.reasoning] or recs
+        chosen = []
         for p, rid in zip(prompts, rids):
             rec = by_prompt.get(p or "")
             if rec is None:
-                wants = "step" in (p or "").lower() or "reason" in (p or "").lower()
-                pool = reasoning if wants else direct
+                low = (p or "").lower()
+                pool = reasoning if ("step" in low or "reason" in low or "think" in low) else direct
                 rec = pool[_pick(rid, len(pool))]
-            responses.append(rec.response)
-            traces.append(rec.response if rec.reasoning else None)
+            chosen.append((rec.response, rec.reasoning))
     else:
+        chosen = []
         for p, rid in zip(prompts, rids):
             low = (p or "").lower()
-            fam = "math" if any(w in low for w in ("step", "how many", "how much", "solve", "calculate")) else "explain"
-            _, resp = builtin_pair(rid, fam)
-            responses.append(resp)
-            traces.append(resp if fam == "math" else None)
-    i = events.schema.get_field_index("response")
+            fam = ("math" if any(w in low for w in ("step", "how many", "how much", "solve", "calculate", "math"))
+                   else "explain")
+            chosen.append((builtin_pair(rid, fam)[1], fam == "math"))
+    for (resp, is_trace), rid, rt in zip(chosen, rids, rtok):
+        if is_trace and (rt or 0) > 0:
+            t_ids.append(rid)
+            t_text.append(resp)
+            resp = final_answer(resp)[0]
+        responses.append(resp)
     col = pa.array(responses, type=pa.string())
-    table = events.set_column(i, "response", col) if i >= 0 else events.append_column("response", col)
+    i = events.schema.get_field_index("response")
+    table = events.set_column(i, events.schema.field(i), col) if i >= 0 else events.append_column("response", col)
+    traces = pa.table({"request_id": pa.array(t_ids, pa.string()), "reasoning": pa.array(t_text, pa.string())})
     return table, traces
 
 
@@ -194,3 +211,26 @@ def iter_pairs(corpus: str | Path | None, files: Sequence[str] | None = None, n:
         return
     for r in load_corpus_responses(corpus, files, limit=n):
         yield r.prompt, r.response
+
+
+RESPONSE_MODES = ("placeholder", "builtin", "corpus")
+
+
+def attach_world_responses(world, mode: str, corpus: str | Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Give every logged response of a generated world a real (``corpus``) or built-in answer,
+    and record reasoning traces in ``world.reasoning`` (written as <provider>/reasoning.parquet).
+    Providers that log no responses (``responses = false``) are left alone."""
+    if mode not in RESPONSE_MODES:
+        raise InputError(f"responses must be one of {', '.join(RESPONSE_MODES)}, got {mode!r}", source="responses")
+    if mode == "placeholder":
+        return
+    if mode == "corpus" and corpus is None:
+        raise InputError("--responses corpus needs --corpus DIR (it reads DIR/responses/*.jsonl.gz)",
+                         source="responses")
+    recs = load_corpus_responses(corpus) if mode == "corpus" else None  # type: ignore[arg-type]
+    logs = {p.name: p.responses for p in world.scenario.providers}
+    for name, ev in list(world.events.items()):
+        if not logs.get(name, True):
+            continue
+        world.events[name], world.reasoning[name] = attach_responses(ev, records=recs) if recs is not None \
+            else attach_responses(ev)
