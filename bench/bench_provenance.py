@@ -167,17 +167,17 @@ def bench_detection(w: World, quick: bool) -> dict[str, Any]:
     from distillguard.provenance.evidence import analyse
     from distillguard.provenance.experiment import harvest, mix
 
-    n_train = 2000 if quick else 4000
+    n_train = 2000 if quick else 7000
     probes_grid = [50, 100, 200, 500]
     leaker = w.accounts[7]
     marked = harvest(w.prot, w.train[:n_train], leaker, "allow", prefix="det")
-    clean = w.train[n_train:]
     rows = []
     print(f"\n== detection: p-value vs probe queries (teacher: {w.source}; {n_train} training pairs; "
           f"{len(w.accounts)} candidate accounts)")
     print(f"{'marked':>7} {'student':>14} {'probes':>10} " + " ".join(f"{q:>9}" for q in probes_grid) + "   traced@500")
     for share in ([1.0, 0.1] if quick else [1.0, 0.1, 0.05, 0.01]):
-        train = mix(marked, clean, share, n_train, seed=1)
+        # the first answers came through our API (marked), the rest of the student's data did not
+        train = mix(marked, w.train[round(share * n_train):], share, n_train, seed=1)
         harvested = [p for p, _ in marked[: round(share * n_train)]]
         for local in (0.7, 0.0):
             for kind, pool in (("harvested", harvested), ("fresh", w.fresh)):
@@ -205,14 +205,17 @@ def bench_fp(w: World, n_students: int, probes: int) -> dict[str, Any]:
 
     other = other_sources()
     probe_set = [p for p, _ in w.train[:probes]]  # what a suspected account asked us
-    clean_pool = w.train[4000:]
+    clean_pool = w.train[probes:]  # never the probe prompts' answers
     ps: list[float] = []
     kinds: list[str] = []
     t0 = time.time()
     for i in range(n_students):
         rng = random.Random(1000 + i)
-        kind = "clean teacher data" if (i % 2 == 0 or not other) else "other sources"
-        pool = clean_pool if kind == "clean teacher data" else other
+        # three nulls: our teacher's unmarked answers (other prompts), the unmarked answers to the
+        # very probe prompts (data obtained before marking was deployed), other models' outputs
+        kind = ("clean teacher data", "same prompts, unmarked answers", "other sources")[i % 3 if other else i % 2]
+        pool = {"clean teacher data": clean_pool, "same prompts, unmarked answers": w.train[:1500],
+                "other sources": other}[kind]
         train = rng.sample(pool, min(1500, len(pool)))
         local = rng.choice([0.0, 0.3, 0.7])
         pairs = run_student(train, probe_set, local, seed=i)
@@ -334,9 +337,9 @@ def bench_latency(w: World, n: int) -> dict[str, Any]:
     from distillguard.service.app import create_app
     from distillguard.testing.server import ThreadedServer
 
-    # ~1k tokens (~750 words) of real reasoning text
+    # ~1k tokens of real reasoning text
     text, i = "", 0
-    while len(text.split()) < 750:
+    while len(text) < 4000:  # ~1k tokens at ~4 characters a token
         text += w.train[i][1] + "\n"
         i += 1
     tokens = round(len(text) / 4)

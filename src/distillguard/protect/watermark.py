@@ -11,15 +11,15 @@ our outputs" even when a harvest is spread over hundreds of accounts; the accoun
 learns our text learns the choice: "after *she* write *purchased*, not *bought*".
 
 **Detection.** Sites of a suspect's texts are grouped into clusters by (group, context).
-Cluster ``c`` contributes ``d_c = p_c[keyed] − r_c[keyed]``: the share of its occurrences
-that use the keyed variant, minus what a reference predicts (uniform ``1/k`` by default, or
+Cluster ``c`` contributes ``w_c·d_c``, ``d_c = p_c[keyed] − r_c[keyed]``: the share of its
+occurrences that use the keyed variant, minus what a reference predicts (uniform ``1/k`` by default, or
 the shares in our own unmarked outputs, :class:`Reference`). Under the null hypothesis
 (the text was written without our key) the key's choice is uniform over the ``k`` variants
 and independent of the text, so, conditionally on the text, ``E d_c = 0`` exactly, and
 clusters are independent (distinct HMAC inputs). The p-value is Hoeffding's bound on the sum,
 valid at any sample size; ``z`` (the sum over its exact conditional standard deviation) is
-reported for reading. A cluster counts once however often its context repeats, so a
-suspect that always writes the same phrase cannot fake evidence either way.
+reported for reading. A cluster counts once, with weight ``1 + ln(occurrences)`` (a function
+of the text, not of the key), so a suspect that repeats one phrase cannot fake evidence.
 """
 
 from __future__ import annotations
@@ -226,14 +226,17 @@ UNIFORM = Reference()
 
 def _score(owner: str, key: bytes, clusters: list[tuple[str, str, list[int]]], sites: int,
            ref: Reference = UNIFORM) -> WatermarkScore:
-    """Σ_c (p_c[keyed] − r_c[keyed]): mean 0 over a uniform key whatever the text; its p-value
-    is Hoeffding's bound exp(−2 s² / Σ range_c²), valid at any sample size (no normal
-    approximation), and z is the standardised statistic, for reading only."""
+    """Σ_c w_c (p_c[keyed] − r_c[keyed]): mean 0 over a uniform key whatever the text. Weights
+    ``w_c = 1 + ln(n_c)`` (n_c: occurrences of the context) depend on the text only, never on the
+    key, so they keep the null exact while giving contexts the suspect uses often a little more
+    say. The p-value is Hoeffding's bound exp(−2 s² / Σ (w_c range_c)²), valid at any sample
+    size (no normal approximation); z, the standardised statistic, is for reading only."""
     stat = var = rng2 = matched = expected = 0.0
     for gid, ctx, c in clusters:
         k, tot = len(c), sum(c)
         r = ref.shares(gid, ctx, k)
-        d = [c[v] / tot - r[v] for v in range(k)]
+        w = 1.0 + math.log(tot)
+        d = [w * (c[v] / tot - r[v]) for v in range(k)]
         j = _pick(key, gid, ctx, k)
         stat += d[j]
         var += sum(x * x for x in d) / k - (sum(d) / k) ** 2
