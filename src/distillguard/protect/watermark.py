@@ -39,6 +39,7 @@ _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
 _PREV_WORD = re.compile(r"([A-Za-z0-9]+(?:['’][a-z]+)?)[^A-Za-z0-9\n]*$")
 _LEFT_NUM = re.compile(r"(\d{1,4})\s?$")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
+_LAST_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][a-z]+)?")
 
 def _variant_regex(v: str) -> str:
     return re.escape(v).replace("'", "['’]").replace(r"\ ", r"\s+")
@@ -55,7 +56,6 @@ def _group_regex(g: Group) -> str:
 # Candidate tokens are found with one cheap scan; only tokens that can start a variant are
 # tried against their groups' patterns (``match`` at the token: lookbehinds still see the
 # text before it).
-_TOKEN = re.compile(r"[A-Za-z]+|\*")
 _PATTERNS = [re.compile(_group_regex(g), re.I) for g in GROUPS]
 _FIRST: dict[str, list[int]] = {}
 for _i, _g in enumerate(GROUPS):
@@ -64,6 +64,7 @@ for _i, _g in enumerate(GROUPS):
         if _i not in _FIRST.setdefault(_w, []):
             _FIRST[_w].append(_i)
 
+_TOKEN = re.compile(r"[A-Za-z]+|\*")
 _GROUP = {g.gid: g for g in GROUPS}
 _INDEX = {g.gid: {re.sub(r"\s+", " ", v.strip().lower()): j for j, v in enumerate(g.variants)} for g in GROUPS}
 
@@ -130,7 +131,7 @@ def find_sites(text: str) -> list[Site]:
     return out
 
 def _pick(key: bytes, gid: str, ctx: str, k: int) -> int:
-    d = hmac.new(key, f"{gid}\x1f{ctx}".encode(), hashlib.sha256).digest()
+    d = hmac.digest(key, f"{gid}\x1f{ctx}".encode(), "sha256")
     return int.from_bytes(d[:8], "big") % k
 
 def _case_like(src: str, new: str) -> str:
@@ -270,7 +271,7 @@ class Watermark:
         return key
 
     def owner_is_account(self, gid: str, ctx: str) -> bool:
-        d = hmac.new(self._sel_key, f"{gid}\x1f{ctx}".encode(), hashlib.sha256).digest()
+        d = hmac.digest(self._sel_key, f"{gid}\x1f{ctx}".encode(), "sha256")
         return int.from_bytes(d[:4], "big") < self._cut
 
     def choice(self, account_id: str | None, gid: str, ctx: str, k: int) -> int:
@@ -282,46 +283,35 @@ class Watermark:
     def apply(self, text: str, account_id: str | None) -> Marked:
         """Rewrite every rewritable site into its keyed variant for ``account_id``.
 
-        A rewrite can change the context of the site after it ("so bought" → "thus bought"),
-        so passes repeat (at most three) until the text is stable under its own detector."""
-        total_changed, n_sites = 0, 0
-        for _ in range(3):
-            m, chained = self._apply_once(text, account_id)
-            text, n_sites = m.text, m.sites
-            total_changed += m.changed
-            if not chained:
-                break
-        return Marked(text, n_sites, total_changed)
-
-    def _apply_once(self, text: str, account_id: str | None) -> tuple[Marked, bool]:
-        """One pass; ``chained`` is True when a rewritten site is the context of the next site."""
+        One pass, left to right. A rewrite can change the context of the site right after it
+        ("so bought" → "thus purchased": the second site's context is "thus"), so a site whose
+        context is the previous site takes the context from that site's new text: the result
+        is stable under its own detector (``apply`` twice changes nothing)."""
         sites = find_sites(text)
         if not sites:
-            return Marked(text, 0, 0), False
-        parts, pos, changed, chained = [], 0, 0, False
-        last_changed_end = -1
+            return Marked(text, 0, 0)
+        parts, pos, changed = [], 0, 0
+        prev_end, prev_ctx = -1, None  # end of the previous site and its word as written now
         for s in sites:
-            if last_changed_end >= 0 and not _ALNUM.search(text, last_changed_end, s.start):
-                chained = True
-            last_changed_end = -1
-            if not s.source:
-                continue
-            j = self.choice(account_id, s.gid, s.context, s.k)
-            if j == s.variant:
-                continue
+            ctx = s.context
+            if prev_ctx is not None and not _GROUP[s.gid].symbol and not _ALNUM.search(text, prev_end, s.start):
+                ctx = prev_ctx
             g = _GROUP[s.gid]
             old = text[s.start:s.end]
-            if g.symbol:
-                new = old.replace(g.variants[s.variant].strip(), g.variants[j].strip())
-            else:
-                new = _case_like(old, g.variants[j])
-            parts.append(text[pos:s.start])
-            parts.append(new)
-            pos = s.end
-            changed += 1
-            last_changed_end = s.end
+            new = old
+            if s.source:
+                j = self.choice(account_id, s.gid, ctx, s.k)
+                if j != s.variant:
+                    new = (old.replace(g.variants[s.variant].strip(), g.variants[j].strip()) if g.symbol
+                           else _case_like(old, g.variants[j]))
+                    parts += [text[pos:s.start], new]
+                    pos = s.end
+                    changed += 1
+            words = _LAST_WORD.findall(new)
+            prev_ctx = words[-1].lower().replace("’", "'") if words and not g.symbol else None
+            prev_end = s.end
         parts.append(text[pos:])
-        return Marked("".join(parts), len(sites), changed), chained
+        return Marked("".join(parts), len(sites), changed)
 
     def clusters(self, texts: Iterable[str]) -> Clusters:
         return Clusters(self, texts)
