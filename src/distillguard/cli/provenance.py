@@ -133,4 +133,35 @@ def register(app: typer.Typer) -> None:
         res = run_demo(out_dir, probes=probes, seed=seed, echo=lambda s: out.print(s, soft_wrap=True))
         console.print(f"reports: {res['marked']['html']}  ·  {res['clean']['html']}")
 
+    @prov.command("share")
+    @friendly_errors
+    def share_cmd(
+        report: Path = typer.Argument(..., help="provenance.json written by `provenance test`."),
+        org: str = typer.Option(..., "--org", help="Our organisation's name (the author of the bundle)."),
+        suspect: str = typer.Option(..., "--suspect", help="Name of the suspect model as it should appear."),
+        policy: Optional[Path] = typer.Option(None, "--policy", help="Sharing policy TOML (default: the packaged "
+                                              "deny-by-default policy, which refuses notes)."),
+        tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear | green | amber | amber+strict | red."),
+        out_path: Path = typer.Option(..., "--out", "-o", help="STIX bundle file to write."),
+    ) -> None:
+        """Write the result as a STIX 2.1 note about the suspect model, checked by the sharing policy.
+
+        Only the verdict, p-value and counts leave; no account ids, prompts or outputs.
+        Push it with `distillguard intel push` like any other bundle."""
+        import json
+
+        from distillguard.intel.policy import load_policy
+        from distillguard.intel.stix import validate
+        from distillguard.provenance.share import share
+
+        if not report.exists():
+            raise ConfigError("report not found", source=str(report))
+        rep = json.loads(report.read_text())
+        bundle = share(rep, org, suspect, load_policy(policy), tlp=tlp)
+        errors, _ = validate(bundle)
+        if errors:
+            raise ConfigError("the bundle is not valid STIX 2.1: " + "; ".join(errors[:5]))
+        out_path.write_text(json.dumps(bundle, indent=2) + "\n")
+        console.print(f"[green]STIX bundle written[/] → {out_path} ({len(bundle['objects'])} objects, policy passed)")
+
     app.add_typer(prov, name="provenance")
