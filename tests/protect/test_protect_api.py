@@ -59,3 +59,21 @@ def test_protect_without_a_key_says_how_to_set_one(tmp_path: Path, monkeypatch) 
     with _serve(tmp_path, None) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         r = c.post("/v1/protect", json={"account_id": "a", "request_id": "r", "prompt": "p", "response": "t"})
         assert r.status_code == 503 and "key_file" in r.json()["error"]
+
+
+def test_protect_reads_the_decision_of_an_evicted_account(tmp_path: Path) -> None:
+    sets = [f"service.state_path='{tmp_path / 'state.db'}'", f"service.policy_file='{_policy(tmp_path)}'",
+            "service.max_accounts=1"]
+    with ThreadedServer(create_app(load_config(None, sets)), log_level="error", loop="asyncio", http="h11") as srv, \
+            httpx.Client(base_url=srv.url, timeout=10) as c:
+        c.post("/v1/feedback", json={"account_id": "mallory", "verdict": "confirmed"})
+        assert c.post("/v1/events", json={"request_id": "e1", "account_id": "mallory", "ts": T0,
+                                          "prompt": "q"}).json()["action"] == "degrade"
+        for i, who in enumerate(["bob", "carol", "dave"]):  # push mallory out of memory
+            c.post("/v1/events", json={"request_id": f"o{i}", "account_id": who, "ts": T0 + i, "prompt": "hi"})
+        c.post("/v1/admin/flush")
+        out = c.post("/v1/protect", json={"account_id": "mallory", "request_id": "r9", "prompt": "q",
+                                          "response": GSM}).json()
+        assert out["action"] == "degrade" and out["degrade"] == "final"
+        assert c.post("/v1/protect", json={"account_id": "nobody", "request_id": "r", "prompt": "q",
+                                           "response": GSM}).json()["action"] == "allow"
