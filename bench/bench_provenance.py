@@ -207,6 +207,7 @@ def bench_fp(w: World, n_students: int, probes: int) -> dict[str, Any]:
     probe_set = [p for p, _ in w.train[:probes]]  # what a suspected account asked us
     clean_pool = w.train[probes:]  # never the probe prompts' answers
     ps: list[float] = []
+    raw: list[float] = []  # every individual test's uncorrected p-value: the null's calibration
     kinds: list[str] = []
     t0 = time.time()
     for i in range(n_students):
@@ -221,14 +222,19 @@ def bench_fp(w: World, n_students: int, probes: int) -> dict[str, Any]:
         pairs = run_student(train, probe_set, local, seed=i)
         ev = analyse(pairs, SECRET, accounts=w.accounts[:20])
         ps.append(ev.p_value)
+        raw += [t["p_value"] for t in ev.report["tests"]]
         kinds.append(kind)
     fp = sum(p < 0.01 for p in ps)
     by_kind = {k: sum(1 for p, kk in zip(ps, kinds) if kk == k and p < 0.01) for k in set(kinds)}
     print(f"\n== false positives: {n_students} clean students, {probes} probes each, 21 tests each (Holm)")
     print(f"combined p < 0.01: {fp}/{n_students} ({fp / n_students:.1%}); by kind {by_kind}; "
           f"min p {min(ps):.3g}; median {statistics.median(ps):.3g}; {time.time() - t0:.0f}s")
+    r01, r05 = sum(p < 0.01 for p in raw) / len(raw), sum(p < 0.05 for p in raw) / len(raw)
+    print(f"individual tests (uncorrected): {len(raw)}; p < 0.01: {r01:.2%}; p < 0.05: {r05:.2%} "
+          f"(a calibrated test would give 1% and 5%; Hoeffding's bound is conservative)")
     return {"students": n_students, "probes": probes, "false_positives": fp, "rate": fp / n_students,
-            "by_kind": by_kind, "min_p": min(ps), "median_p": statistics.median(ps), "kinds": dict(Counter(kinds))}
+            "by_kind": by_kind, "min_p": min(ps), "median_p": statistics.median(ps), "kinds": dict(Counter(kinds)),
+            "individual_tests": len(raw), "individual_below_0.01": r01, "individual_below_0.05": r05}
 
 
 def bench_tracing(w: World, trials: int) -> dict[str, Any]:
@@ -238,23 +244,26 @@ def bench_tracing(w: World, trials: int) -> dict[str, Any]:
     from distillguard.provenance.experiment import harvest, mix
 
     out = {}
-    print(f"\n== tracing: leaker among {len(w.accounts)} candidates, {trials} trials per setting, 300 harvested probes")
+    n_pairs = 5000
+    print(f"\n== tracing: leaker among {len(w.accounts)} candidates, {trials} trials per setting, "
+          f"{n_pairs} training pairs, up to 500 harvested probes")
     prot = Protector(SECRET, ProtectPolicy(canary_rate=0.0))
     for share in (1.0, 0.1):
         top1 = exact = 0
         for t in range(trials):
             rng = random.Random(500 + t)
             leaker = rng.choice(w.accounts)
-            idx = rng.sample(range(len(w.train)), 2000)
+            idx = rng.sample(range(len(w.train)), n_pairs)
             data = [w.train[i] for i in idx]
-            n_marked = round(share * 2000)
+            n_marked = round(share * n_pairs)
             marked = harvest(prot, data[:n_marked], leaker, "allow", prefix=f"tr{t}")
-            train = mix(marked, data[n_marked:], share, 2000, seed=t)
-            pairs = run_student(train, [p for p, _ in marked[:300]], 0.7, seed=t)
+            train = mix(marked, data[n_marked:], share, n_pairs, seed=t)
+            pairs = run_student(train, [p for p, _ in marked[:500]], 0.7, seed=t)
             ev = analyse(pairs, SECRET, accounts=w.accounts)
             top1 += int(ev.report["accounts"][0]["account_id"] == leaker and ev.report["accounts"][0]["p_holm"] < 0.01)
             exact += int(ev.traced == [leaker])
-        out[str(share)] = {"trials": trials, "top1_significant": top1 / trials, "exactly_the_leaker": exact / trials}
+        out[str(share)] = {"trials": trials, "training_pairs": n_pairs, "probes": min(500, round(share * n_pairs)),
+                           "top1_significant": top1 / trials, "exactly_the_leaker": exact / trials}
         print(f"marked {share:4.0%}: leaker ranked first and significant {top1}/{trials}; traced set == [leaker] {exact}/{trials}")
     return out
 
