@@ -114,3 +114,29 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
 
 def test_holm() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_paired_likelihood_test_over_http(world: dict, tmp_path: Path) -> None:
+    """A suspect that scores text: the marked student prefers our keyed variants, the clean one does not."""
+    d = world["dir"]
+    teacher = world["teacher"]
+    ref = tmp_path / "ours.jsonl"  # our own unmarked answers to the probe prompts
+    ref.write_text("".join(json.dumps({"prompt": p, "output": r}) + "\n" for p, r in teacher[:150] + teacher[600:750]))
+    ps = {}
+    for which in ("marked", "clean"):
+        s = world[which]
+        app_ = chat_app(lambda prompt, seed, s=s: s.generate(prompt, seed), f"toy-{which}", score=s.logprob)
+        with ThreadedServer(app_, log_level="error") as srv:
+            res = CliRunner().invoke(app, ["provenance", "test", "--endpoint", srv.url + "/v1", "--prompts",
+                                           str(d / "probes.jsonl"), "--key-file", str(d / "protect.key"),
+                                           "--accounts", str(d / "accounts.txt"), "--reference", str(ref),
+                                           "--likelihood", "--max-probes", "120", "--out", str(tmp_path / which)])
+        assert res.exit_code == 0, res.output
+        rep = json.loads((tmp_path / which / "provenance.json").read_text())
+        assert rep["likelihood"]["run"]
+        ps[which] = {t["test"]: t for t in rep["tests"] if t["test"].startswith("likelihood")}
+    assert ps["marked"]["likelihood:provider"]["p_value"] < 1e-4
+    assert ps["marked"]["likelihood:provider"]["share"] > 0.8
+    assert ps["clean"]["likelihood:provider"]["p_value"] > 0.01
+    lead = [k for k in ps["marked"] if k.startswith("likelihood:account:")]
+    assert lead == [f"likelihood:account:{LEAKER}"] and ps["marked"][lead[0]]["p_value"] < 1e-4

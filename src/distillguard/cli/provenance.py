@@ -53,8 +53,12 @@ def register(app: typer.Typer) -> None:
         accounts_file: Optional[Path] = typer.Option(None, "--accounts", help="File of candidate account ids, one a line."),
         registry: Optional[Path] = typer.Option(None, "--registry", help="The guard's canary registry (SQLite); its "
                                                 "accounts become candidates and canary recall is tested."),
-        reference: Optional[Path] = typer.Option(None, "--reference", help="JSONL of OUR unmarked outputs "
-                                                 "({prompt, output}) as the expected word choices (optional)."),
+        reference: Optional[Path] = typer.Option(None, "--reference", help="JSONL of OUR unmarked answers to probe "
+                                                 "prompts ({prompt, output}): the texts of the --likelihood test."),
+        centre: bool = typer.Option(False, "--centre-on-reference", help="Also use --reference's word choices as "
+                                    "the watermark test's expectation instead of 1/k (valid either way)."),
+        likelihood: bool = typer.Option(False, "--likelihood", help="Also run the paired likelihood test: needs "
+                                        "--endpoint scoring text (completions with echo+logprobs) and --reference."),
         max_probes: int = typer.Option(500, "--max-probes", min=1, help="Send at most this many probes."),
         model: str = typer.Option("suspect", "--model", help="Model name sent to the endpoint."),
         api_key_env: str = typer.Option("SUSPECT_API_KEY", "--api-key-env", help="Env var holding the endpoint's key."),
@@ -99,9 +103,16 @@ def register(app: typer.Typer) -> None:
         else:
             pairs = read_outputs(outputs)[:max_probes]  # type: ignore[arg-type]
             suspect = {"outputs": str(outputs)}
-        ref = [o for _, o in read_outputs(reference)] if reference is not None else None
+        ref_pairs = read_outputs(reference) if reference is not None else None
+        ref = [o for _, o in ref_pairs] if ref_pairs is not None and centre else None
+        scorer = None
+        if likelihood:
+            if endpoint is None or ref_pairs is None:
+                raise ConfigError("--likelihood needs --endpoint (a suspect that scores text) and --reference FILE")
+            scorer = sus.score_many
         ev = analyse(pairs, secret, accounts=cands, registry=reg, reference=ref, account_share=account_share,
-                     canary_rate=canary_rate, alpha=alpha, suspect=suspect)
+                     canary_rate=canary_rate, alpha=alpha, suspect=suspect, scorer=scorer,
+                     reference_pairs=ref_pairs[:max_probes] if ref_pairs else None)
         files = ev.write(out_dir)
         r = ev.report
         prov_t = r["tests"][0]

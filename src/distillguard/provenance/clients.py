@@ -93,6 +93,33 @@ class EndpointSuspect:
         except (KeyError, IndexError, TypeError, ValueError) as e:
             raise ConfigError(f"not an OpenAI chat completion: {r.text[:300]}", source=self.url) from e
 
+    def score(self, client: httpx.Client, prompt: str, text: str) -> float:
+        """log P(text | prompt) under the suspect, via legacy ``/v1/completions`` with echo and
+        logprobs (``max_tokens = 0``): the sum of the answer's token logprobs."""
+        from distillguard.provenance.serve import SCORE_SEPARATOR
+
+        head = prompt + SCORE_SEPARATOR
+        url = self.url.replace("/chat/completions", "/completions")
+        body = {"model": self.model, "prompt": head + text, "echo": True, "logprobs": 0, "max_tokens": 0}
+        r = client.post(url, json=body, headers=self.headers)
+        if r.status_code != 200:
+            raise ConfigError(f"the suspect does not score text (completions with echo+logprobs answered "
+                              f"{r.status_code}); run without --likelihood", source=url)
+        try:
+            lp = r.json()["choices"][0]["logprobs"]
+            return float(sum(v for v, off in zip(lp["token_logprobs"], lp["text_offset"])
+                             if v is not None and off >= len(head)))
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise ConfigError(f"no token logprobs in the suspect's answer: {r.text[:300]}", source=url) from e
+
+    def score_many(self, items: Sequence[tuple[str, str]]) -> list[float]:
+        with httpx.Client(timeout=self.timeout_s) as client:
+            try:
+                with ThreadPoolExecutor(self.concurrency) as ex:
+                    return list(ex.map(lambda a: self.score(client, a[0], a[1]), items))
+            except httpx.HTTPError as e:
+                raise ConfigError(f"cannot reach the suspect endpoint: {e}", source=self.url) from e
+
     def collect(self, prompts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[tuple[str, str]]:
         with httpx.Client(timeout=self.timeout_s) as client:
             try:

@@ -6,9 +6,9 @@ Tests, each against a null model in which the suspect never saw our key's output
 * ``watermark:account:<id>`` - one per candidate account: that account's mark (traitor tracing);
 * ``canary:<id>`` - recall of the canaries issued to that account, for probes that were
   trigger prompts (registry rows), against the exact chance of writing the keyed name pair;
-* ``likelihood`` - a paired likelihood test needs the suspect's token probabilities; an
-  OpenAI-compatible endpoint or a file of outputs does not give them, so it is reported as
-  not run (docs/provenance.md).
+* ``likelihood:provider`` / ``likelihood:account:<id>`` - the paired likelihood test
+  (provenance/likelihood.py), when the suspect scores text and our own unmarked answers are
+  given: does it prefer our keyed variant over its twin more often than a fair coin?
 
 p-values are corrected with Holm-Bonferroni over every test run, which holds under any
 dependence between them; the combined p-value is the smallest corrected one (the
@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,14 @@ class Evidence:
 def analyse(pairs: Sequence[tuple[str, str]], secret: bytes, *, accounts: Sequence[str] = (),
             registry: CanaryRegistry | None = None, reference: Sequence[str] | None = None,
             account_share: float = 0.5, canary_rate: float = 0.05, alpha: float = 0.01,
-            suspect: dict[str, Any] | None = None) -> Evidence:
-    """Run every available test on a suspect's (prompt, output) pairs."""
+            suspect: dict[str, Any] | None = None,
+            scorer: Callable[[Sequence[tuple[str, str]]], list[float]] | None = None,
+            reference_pairs: Sequence[tuple[str, str]] | None = None, likelihood_pairs: int = 200) -> Evidence:
+    """Run every available test on a suspect's (prompt, output) pairs.
+
+    With ``scorer`` (log P(text | prompt) under the suspect) and ``reference_pairs`` (our own
+    unmarked answers to probe prompts) the paired likelihood test runs too, for the provider
+    mark and for the candidate whose watermark test ranks first."""
     t0 = time.time()
     wm = Watermark(secret, account_share)
     ref = Reference(reference) if reference else UNIFORM
@@ -106,6 +112,20 @@ def analyse(pairs: Sequence[tuple[str, str]], secret: bytes, *, accounts: Sequen
             p = poisson_binomial_sf(d["hits"], d["probs"])
             tests.append({"test": f"canary:{a}", "account_id": a, "p_value": p, "hits": d["hits"],
                           "probes": len(d["probs"]), "expected_by_chance": round(sum(d["probs"]), 6)})
+    likelihood: dict[str, Any] = {"run": False, "why": "needs the suspect's token probabilities and our own "
+                                  "unmarked answers (--likelihood with --reference)"}
+    if scorer is not None and reference_pairs:
+        from distillguard.provenance.likelihood import paired_test, twin_pairs
+
+        owners: list[str | None] = [None]
+        acc_tests = sorted((t for t in tests if t["test"].startswith("watermark:account:")), key=lambda t: t["p_value"])
+        if acc_tests:
+            owners.append(acc_tests[0]["account_id"])
+        for owner in owners:
+            r = paired_test(owner or "provider", twin_pairs(wm, reference_pairs, owner, likelihood_pairs), scorer)
+            tests.append({"test": f"likelihood:{'provider' if owner is None else 'account:' + owner}",
+                          "account_id": owner, **r})
+        likelihood = {"run": True, "why": "paired sign test on log P(keyed) - log P(twin)"}
     adj = holm([t["p_value"] for t in tests])
     for t, a in zip(tests, adj):
         t["p_holm"] = a
@@ -120,6 +140,8 @@ def analyse(pairs: Sequence[tuple[str, str]], secret: bytes, *, accounts: Sequen
         if t["test"].startswith("watermark"):
             e["watermark_p"] = t["p_value"]
             e["match_rate"] = t["match_rate"]
+        elif t["test"].startswith("likelihood"):
+            e["likelihood_p"] = t["p_value"]
         else:
             e["canary_hits"] = f"{t['hits']}/{t['probes']}"
     ranked = sorted(by_acct.values(), key=lambda e: (e["p_holm"], e["account_id"]))
@@ -133,7 +155,7 @@ def analyse(pairs: Sequence[tuple[str, str]], secret: bytes, *, accounts: Sequen
         "verdict": ("evidence that the suspect learnt from our outputs" if combined < alpha
                     else "no evidence at this alpha (absence of evidence is not evidence of absence)"),
         "traced": traced, "accounts": ranked, "tests": tests, "canaries": canary_info,
-        "likelihood": {"run": False, "why": "needs the suspect's token probabilities (not given by this input)"},
+        "likelihood": likelihood,
         "seconds": round(time.time() - t0, 3),
     }
     return Evidence(report, list(pairs))
@@ -169,7 +191,7 @@ table{{border-collapse:collapse;width:100%;margin:1em 0}}td,th{{border:1px solid
 <h2>Tests</h2>
 <table><tr><th>test</th><th>p-value</th><th>Holm-corrected</th><th>detail</th></tr>{rows}</table>
 <p>Reference for expected word choices: {e(r['reference'])}. Canaries: {e(json.dumps(r['canaries']))}.
-Likelihood test: {e(r['likelihood']['why'])}.</p>
+Likelihood test: {'run' if r['likelihood']['run'] else 'not run'} ({e(r['likelihood']['why'])}).</p>
 <h2>How to read this</h2>
 <p>Each p-value is the probability, for a model that never saw text marked with our key, of evidence at
 least this strong. It comes from the key's randomness alone (the watermark's keyed choices are uniform and

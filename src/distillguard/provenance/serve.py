@@ -34,7 +34,24 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     return content or ""
 
 
-def chat_app(generate: Callable[[str, int], str], model: str = "toy-student") -> FastAPI:
+SCORE_SEPARATOR = "\n\n### Answer:\n"
+
+
+class _CompletionIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = "student"
+    prompt: str
+    echo: bool = False
+    logprobs: int | None = None
+    max_tokens: int = 16
+
+
+def chat_app(generate: Callable[[str, int], str], model: str = "toy-student",
+             score: Callable[[str, str], float] | None = None) -> FastAPI:
+    """``score(prompt, text)``, when given, also serves legacy ``/v1/completions`` scoring as
+    OpenAI-compatible servers do it (``echo=true, logprobs=0, max_tokens=0``): the prompt is
+    ``probe + SCORE_SEPARATOR + answer``, and the reply's ``logprobs`` has two "tokens", the
+    probe part (logprob null) and the answer (its total log-probability), with text offsets."""
     app = FastAPI(title="toy OpenAI-compatible chat server")
     n = {"i": 0}
 
@@ -52,5 +69,19 @@ def chat_app(generate: Callable[[str, int], str], model: str = "toy-student") ->
         return {"id": f"chatcmpl-{n['i']}", "object": "chat.completion", "created": int(time.time()), "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()), "total_tokens": len(text.split())}}
+
+    if score is not None:
+        @app.post("/v1/completions")
+        def completions(body: _CompletionIn) -> dict[str, Any]:
+            if not (body.echo and body.logprobs is not None and body.max_tokens == 0):
+                raise HTTPException(400, "this toy server only scores text: echo=true, logprobs>=0, max_tokens=0")
+            probe, sep, text = body.prompt.rpartition(SCORE_SEPARATOR)
+            if not sep:
+                raise HTTPException(400, f"prompt must be probe + {SCORE_SEPARATOR!r} + answer")
+            head = probe + sep
+            return {"id": "cmpl-score", "object": "text_completion", "created": int(time.time()), "model": model,
+                    "choices": [{"index": 0, "text": body.prompt, "finish_reason": "length",
+                                 "logprobs": {"tokens": [head, text], "token_logprobs": [None, score(probe, text)],
+                                              "top_logprobs": None, "text_offset": [0, len(head)]}}]}
 
     return app

@@ -14,6 +14,7 @@ it does and does not show). It is not a model to release.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from bisect import bisect
@@ -80,6 +81,7 @@ class NGramStudent:
         self.local, self.k, self.max_tokens = local, neighbours, max_tokens
         self.responses = [tokenize(r) for _, r in pairs]
         tri, bi, uni = _grams(self.responses)
+        self._counts = (tri, bi, uni, sum(uni.values()), len(uni) + 1)
         self._tri = {k: _Dist(v) for k, v in tri.items()}
         self._bi = {k: _Dist(v) for k, v in bi.items()}
         self._uni = _Dist(uni)
@@ -92,6 +94,35 @@ class NGramStudent:
         if self.k == 1:
             return [int(np.argmax(sims))]
         return [int(i) for i in np.argsort(-sims)[: self.k]]
+
+    @staticmethod
+    def _p(counts: tuple, a: str, b: str, t: str, n_uni: int, vocab: int) -> float | None:
+        tri, bi, uni = counts
+        ct, cb = tri.get((a, b)), bi.get(b)
+        if ct is None and cb is None:
+            return None
+        pt = ct[t] / sum(ct.values()) if ct else 0.0
+        pb = cb[t] / sum(cb.values()) if cb else 0.0
+        pu = (uni.get(t, 0) + 1) / (n_uni + vocab)
+        if ct is None:
+            return 0.9 * pb + 0.1 * pu
+        return 0.6 * pt + 0.3 * pb + 0.1 * pu
+
+    def logprob(self, prompt: str, text: str) -> float:
+        """Log-probability of ``text`` as this student's answer to ``prompt`` (interpolated
+        trigram/bigram/add-one unigram; the prompt's neighbours mixed in with weight ``local``)."""
+        tri, bi, uni, n_uni, vocab = self._counts
+        loc = None
+        if self.local > 0:
+            lt, lb, _ = _grams(self.responses[i] for i in self._neighbours(prompt))
+            loc = (lt, lb, uni)
+        total, (a, b) = 0.0, (BOS, BOS)
+        for t in [*tokenize(text), EOS]:
+            pg = self._p((tri, bi, uni), a, b, t, n_uni, vocab) or (uni.get(t, 0) + 1) / (n_uni + vocab)
+            pl = self._p(loc, a, b, t, n_uni, vocab) if loc is not None else None
+            total += math.log(self.local * pl + (1 - self.local) * pg if pl is not None else pg)
+            a, b = b, t
+        return total
 
     def generate(self, prompt: str, seed: int = 0) -> str:
         rng = random.Random(f"{seed}\x1f{prompt}")
