@@ -14,6 +14,7 @@ Sections (each prints a table and is stored in bench/results/provenance.json):
   tracing     the leaking account named among 50 candidates, over repeated trials
   degrade     student accuracy after full / summarised / final-only traces
   paraphrase  what survives a paraphrase of the harvest before training
+  likelihood  the paired likelihood test when the suspect scores text
   latency     protect() in process and POST /v1/protect over HTTP, 1k-token responses
 
     .venv/bin/python bench/bench_provenance.py                 # everything (~5-10 min on 2 busy cores)
@@ -336,6 +337,39 @@ def bench_paraphrase(w: World) -> dict[str, Any]:
     return out
 
 
+def bench_likelihood(w: World) -> dict[str, Any]:
+    from distillguard.protect.watermark import Watermark
+    from distillguard.provenance.experiment import harvest, mix
+    from distillguard.provenance.likelihood import paired_test, twin_pairs
+    from distillguard.provenance.student import NGramStudent
+
+    wm = Watermark(SECRET)
+    n = 7000
+    leaker = w.accounts[7]
+    marked = harvest(w.prot, w.train[:n], leaker, "allow", prefix="lik")
+    out: dict[str, Any] = {}
+    print("\n== paired likelihood test (suspect scores text; our unmarked answers as twins' base; 200 pairs)")
+    print(f"{'marked':>7} {'student':>8} {'texts':>10} {'provider p':>11} {'prefers keyed':>14} {'leaker p':>10}")
+    for share in (1.0, 0.1, 0.05, 0.01, 0.0):
+        k = round(share * n)
+        train = mix(marked, w.train[k:], share, n, seed=2) if share else w.train[200:n + 200]
+        for local in (0.7, 0.0):
+            s = NGramStudent(train, local=local)
+            score = lambda items, s=s: [s.logprob(p, t) for p, t in items]  # noqa: E731
+            # share 0, "harvested": our unmarked answers that the clean student did train on (the null
+            # with the strongest memorisation: it prefers the original word, which the key ignores)
+            for kind, refs in (("harvested", w.train[: max(k, 1)] if share else w.train[200:400]),
+                               ("fresh", w.train[n + 200:])):
+                if kind == "harvested" and local == 0.0:
+                    continue
+                prov = paired_test("provider", twin_pairs(wm, refs, None, 200), score)
+                acc = paired_test(leaker, twin_pairs(wm, refs, leaker, 200), score)
+                out[f"{share}/{local}/{kind}"] = {"provider": prov, "leaker": acc}
+                print(f"{share:7.0%} {'kNN-LM' if local else 'pure LM':>8} {kind:>10} {fmt_p(prov['p_value']):>11} "
+                      f"{prov['prefers_keyed']:>6}/{prov['informative']:<7} {fmt_p(acc['p_value']):>10}")
+    return out
+
+
 def bench_latency(w: World, n: int) -> dict[str, Any]:
     import httpx
 
@@ -390,7 +424,7 @@ def bench_latency(w: World, n: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="utility,detection,fp,tracing,degrade,paraphrase,latency")
+    ap.add_argument("--only", default="utility,detection,fp,tracing,degrade,paraphrase,likelihood,latency")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--fp-students", type=int, default=100)
     ap.add_argument("--fp-probes", type=int, default=200)
@@ -416,6 +450,8 @@ def main() -> None:
         res["degrade"] = bench_degrade(w)
     if "paraphrase" in only:
         res["paraphrase"] = bench_paraphrase(w)
+    if "likelihood" in only:
+        res["likelihood"] = bench_likelihood(w)
     if "latency" in only:
         res["latency"] = bench_latency(w, 200 if a.quick else a.latency_n)
     res["seconds"] = round(time.time() - t0, 1)
