@@ -50,8 +50,20 @@ def test_protect_follows_the_decision(tmp_path: Path) -> None:
                                           "reasoning": "Step one. Step two.\nSo the answer is 82."}).json()
         assert bad["action"] == "degrade" and bad["degrade"] == "final" and bad["canary"]
         assert bad["reasoning"] == "" and bad["response"].startswith("#### 82")
-        assert c.post("/v1/protect", json={"account_id": "x"}).status_code == 422
+        r = c.post("/v1/protect", json={"account_id": "x"})
+        assert r.status_code == 422 and {tuple(d["loc"]) for d in r.json()["details"]} >= {("request_id",), ("prompt",)}
+        assert c.post("/v1/protect", content=b"{not json").status_code == 400
+        assert c.post("/v1/protect", content=b"").status_code == 400
         assert 'endpoint="/v1/protect",code="200"' in c.get("/metrics").text
+
+
+def test_protect_refuses_oversized_bodies(tmp_path: Path) -> None:
+    sets = [f"service.state_path='{tmp_path / 'state.db'}'", f"service.policy_file='{_policy(tmp_path)}'",
+            "service.max_body_bytes=2000"]
+    with ThreadedServer(create_app(load_config(None, sets)), log_level="error", loop="asyncio", http="h11") as srv, \
+            httpx.Client(base_url=srv.url, timeout=10) as c:
+        r = c.post("/v1/protect", json={"account_id": "a", "request_id": "r", "prompt": "p", "response": "x" * 5000})
+        assert r.status_code == 413 and "larger than" in r.json()["error"]
 
 
 def test_protect_without_a_key_says_how_to_set_one(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -42,8 +42,7 @@ class Protector:
     def set_policy(self, policy: ProtectPolicy) -> None:
         """Take a reloaded policy (the key stays; the account share and rates follow the file)."""
         if policy.account_share != self.policy.account_share:
-            self.watermark.account_share = policy.account_share
-            self.watermark._cut = int(policy.account_share * 2**32)
+            self.watermark.set_account_share(policy.account_share)
         self.canaries.rate = policy.canary_rate
         self.policy = policy
 

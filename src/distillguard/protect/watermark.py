@@ -262,6 +262,11 @@ class Watermark:
         self._cut = int(account_share * 2**32)
         self._akeys: dict[str, bytes] = {}
 
+    def set_account_share(self, share: float) -> None:
+        if not 0 < share < 1:
+            raise ValueError("account_share must be in (0, 1)")
+        self.account_share, self._cut = share, int(share * 2**32)
+
     def account_key(self, account_id: str) -> bytes:
         key = self._akeys.get(account_id)
         if key is None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from distillguard.protect.canary import CanaryRegistry
 from distillguard.protect.policy import KEY_ENV, load_secret
@@ -82,12 +82,32 @@ def mount_protect(app: FastAPI, guard: Any) -> None:
     holder = _Holder(guard)
     m = guard.metrics
 
+    max_body = guard.cfg.max_body_bytes
+
+    def _err(status: int, doc: dict[str, Any]) -> Response:
+        m.requests[("/v1/protect", status)] += 1
+        return _json(doc, status)
+
     @router.post("/v1/protect")
-    async def protect(body: ProtectIn) -> Response:
+    async def protect(request: Request) -> Response:
+        cl = request.headers.get("content-length")
+        if cl is not None and (not cl.isdigit() or int(cl) > max_body):
+            return _err(413, {"error": f"body larger than {max_body:,} bytes"})
+        raw = await request.body()
+        if len(raw) > max_body:
+            return _err(413, {"error": f"body larger than {max_body:,} bytes"})
+        if not raw.strip():
+            return _err(400, {"error": "empty body: send {account_id, request_id, prompt, response, reasoning?}"})
+        try:
+            body = ProtectIn.model_validate_json(raw)
+        except ValidationError as e:
+            if any(err.get("type") == "json_invalid" for err in e.errors()):
+                return _err(400, {"error": "invalid JSON"})
+            return _err(422, {"error": "invalid request", "details": [
+                {"loc": list(err.get("loc", ())), "msg": err.get("msg", "")} for err in e.errors()]})
         prot = holder.get()
         if prot is None:
-            m.requests[("/v1/protect", 503)] += 1
-            return _json({"error": holder.error}, 503)
+            return _err(503, {"error": holder.error})
         try:
             action = await guard.current_action(body.account_id)
         except Exception:  # a stalled store: the guard's fail mode decides, as for /v1/events
