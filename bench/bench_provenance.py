@@ -266,6 +266,19 @@ def bench_tracing(w: World, trials: int) -> dict[str, Any]:
         out[str(share)] = {"trials": trials, "training_pairs": n_pairs, "probes": min(500, round(share * n_pairs)),
                            "top1_significant": top1 / trials, "exactly_the_leaker": exact / trials}
         print(f"marked {share:4.0%}: leaker ranked first and significant {top1}/{trials}; traced set == [leaker] {exact}/{trials}")
+    # a hydra: 100 accounts each harvest 50 answers; the provider mark is the same for all of them
+    hydra = [f"hydra_{i:03d}" for i in range(100)]
+    data = w.train[:n_pairs]
+    marked = [pair for i, a in enumerate(hydra) for pair in harvest(prot, data[50 * i: 50 * i + 50], a, "allow", "hy")]
+    pairs = run_student(marked, [p for p, _ in marked[::10]], 0.7)
+    ev = analyse(pairs, SECRET, accounts=hydra + w.accounts)
+    named = [a for a in ev.traced if a.startswith("hydra_")]
+    wrong = [a for a in ev.traced if not a.startswith("hydra_")]
+    out["hydra"] = {"accounts": 100, "answers_each": 50, "probes": len(pairs),
+                    "provider_p": ev.report["tests"][0]["p_value"], "combined_p": ev.p_value,
+                    "hydra_accounts_traced": len(named), "innocent_accounts_traced": len(wrong)}
+    print(f"hydra of 100 accounts x 50 answers, {len(pairs)} probes: provider mark p = "
+          f"{ev.report['tests'][0]['p_value']:.2g}; hydra accounts traced {len(named)}/100; innocent traced {len(wrong)}/50")
     return out
 
 
