@@ -77,8 +77,8 @@ def test_final_answer_formats() -> None:
     assert summarise(GSM) == "Natalia sold 48+24+10 = 82 clips altogether in April, May and June.\n#### 82"
 
 
-@pytest.mark.parametrize("action,mode", [("allow", "none"), ("throttle", "summary"), ("degrade", "final"),
-                                         ("challenge", "final")])
+@pytest.mark.parametrize("action,mode", [("allow", "none"), ("challenge", "none"), ("throttle", "summary"),
+                                         ("degrade", "final"), ("block", "final")])
 def test_degrade_follows_the_policy(action: str, mode: str) -> None:
     prot = Protector(SECRET, ProtectPolicy(canary_rate=0.0))
     inline = prot.protect("acct", action, "r1", "q", GSM)

@@ -140,6 +140,8 @@ class WindowTest(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "prompt distribution far from benign reference traffic (MMD, benign-calibrated)"
+    group = "shape"
+    default_weight = 0.4
 
     def __init__(
         self,

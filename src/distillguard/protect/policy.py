@@ -12,7 +12,8 @@ watermark = true
 canary = true
 degrade = "summary"
 ```
-Actions missing from ``[protect.actions]`` take the defaults below. ``block`` should never
+Actions missing from ``[protect.actions]`` take the defaults below (``challenge``, the guard's
+mildest restriction, keeps the full answer but carries canaries). ``block`` should never
 reach ``/v1/protect`` (the request was refused), but has a rule so a gateway that forwards
 it anyway never gets a full answer.
 """
@@ -43,7 +44,7 @@ def _defaults() -> dict[str, ActionProtect]:
         "allow": ActionProtect(),
         "throttle": ActionProtect(canary=True, degrade="summary"),
         "degrade": ActionProtect(canary=True, degrade="final"),
-        "challenge": ActionProtect(canary=True, degrade="final"),
+        "challenge": ActionProtect(canary=True),  # mildest restriction: verify, keep the full answer
         "block": ActionProtect(canary=True, degrade="final"),
     }
 
