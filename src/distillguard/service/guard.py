@@ -425,6 +425,18 @@ class Guard:
             "history": [{"request_id": r, "ts": t, "action": a, "score": s} for r, t, a, s in st.history],
         }
 
+    async def current_action(self, aid: str) -> str:
+        """The account's latest decided action, for output protection (``POST /v1/protect``).
+
+        Accounts never seen (or seen only in the store and unreadable) count as ``allow``;
+        a false-positive verdict always means ``allow``."""
+        st = self.cache.get(aid) or self.evicted.get(aid)
+        if st is None and aid in self.known:
+            st = await self._state(aid, None)
+        if st is None or st.override == "false_positive":
+            return "allow"
+        return st.action
+
     def reload(self) -> dict[str, Any]:
         """Re-read the policy and the seed files (POST /v1/admin/reload)."""
         ok = self.policy.reload()
