@@ -20,7 +20,6 @@ from distillguard.errors import PolicyViolation
 from distillguard.intel.artefacts import connect
 from distillguard.intel.audit import AuditLog
 from distillguard.intel.export import export_campaigns
-from distillguard.intel.hashing import digest
 from distillguard.intel.match import match
 from distillguard.intel.policy import load_policy
 from distillguard.intel.stix import CampaignIntel, ExportOptions, build_bundle, revoke
@@ -57,6 +56,11 @@ class _Hub:
         self.srv = ThreadedServer(hub_app.create_app(settings, storage=self.storage))
         self.col_url = f"{self.srv.url}/{settings.api_root}/collections/{DEFAULT_COLLECTION.id}/"
 
+    def oprf(self, name: str) -> Any:
+        from distillguard.intel.oprf import HubTransport, OprfClient
+
+        return OprfClient(HubTransport(self.srv.url, user=name, password=self.members[name][1]))
+
     def endpoint(self, name: str) -> Endpoint:
         return Endpoint(self.col_url, user=name, password=self.members[name][1])
 
@@ -77,7 +81,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Hub]:
 def _export(worlds: dict[str, Any], hub: _Hub) -> dict[str, Any]:
     bundle, rep = export_campaigns(worlds["findings_a"], ["c1"], worlds["a"]["events"], worlds["a"]["accounts"],
                                    world.keyring(), ExportOptions(org="provider-a", identity_id=hub.identity("provider-a")),
-                                   load_policy())
+                                   load_policy(), oprf=hub.oprf("provider-a"))
     assert not rep.policy_issues and not rep.stix_errors
     return bundle
 
@@ -107,7 +111,7 @@ def test_share_pull_match_retract(tmp_path: Path, hub: _Hub, worlds: dict[str, A
     assert again.delta.new == 0  # checkpointed: nothing new
 
     con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
-    m = match(store_b.indicators(), con, world.keyring())
+    m = match(store_b.indicators(), con, world.keyring(), oprf=hub.oprf("provider-b"))
     d = {r["account_id"]: r for r in decide(m).to_pylist()}
     assert d["b-atk-0"]["action"] == "review"  # one member: review, never act alone
 
@@ -120,17 +124,17 @@ def test_share_pull_match_retract(tmp_path: Path, hub: _Hub, worlds: dict[str, A
     assert audit.verify().entries == 2
     later = pull(hub.endpoint("provider-b"), store_b)
     assert later.delta.retracted
-    m2 = match(store_b.indicators(), con, world.keyring())
+    m2 = match(store_b.indicators(), con, world.keyring(), oprf=hub.oprf("provider-b"))
     d2 = {r["account_id"]: r for r in decide(m2).to_pylist()}
     assert d2["b-atk-0"]["action"] == "none" and d2["b-atk-0"]["retracted"]
 
 
 def test_poisoning_never_blocks_an_innocent(tmp_path: Path, hub: _Hub, worlds: dict[str, Any]) -> None:
     """Member C shares 'confirmed' indicators that are really B's innocent customer's card and email."""
-    kr = world.keyring()
     victim_email, victim_card = "person1@b.example", "fp_b_user_1"
-    arts = [Artefact("email", digest(kr, "email", victim_email) or "", 1, None, None),
-            Artefact("payment", digest(kr, "payment", victim_card) or "", 1, None, None)]
+    c_oprf = hub.oprf("provider-c")  # C asks the key holder for B's customer's tokens: one audited evaluation each
+    arts = [Artefact("email", world.token("email", victim_email, c_oprf), 1, None, None),
+            Artefact("payment", world.token("payment", victim_card, c_oprf), 1, None, None)]
     camp = Campaign(id="poison", account_ids=["x"], score=1.0, first_seen=None, last_seen=None, request_count=1)
     poison = build_bundle([CampaignIntel(camp, arts)],
                           ExportOptions(org="provider-c", identity_id=hub.identity("provider-c")))
@@ -138,6 +142,6 @@ def test_poisoning_never_blocks_an_innocent(tmp_path: Path, hub: _Hub, worlds: d
     store_b = IntelStore(tmp_path / "b2")
     pull(hub.endpoint("provider-b"), store_b)
     con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
-    d = {r["account_id"]: r for r in decide(match(store_b.indicators(), con, world.keyring())).to_pylist()}
+    d = {r["account_id"]: r for r in decide(match(store_b.indicators(), con, world.keyring(), oprf=hub.oprf("provider-b"))).to_pylist()}
     assert d["b-user-1"]["action"] == "review" and d["b-user-1"]["score"] < 0.8  # review only: never blocks
     assert all(r["action"] != "throttle" for r in d.values())

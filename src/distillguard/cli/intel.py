@@ -61,6 +61,26 @@ def _endpoint(url: str, user: Optional[str], token_env: str, password_env: str) 
     return Endpoint(url, user=user, password=password, token=token)
 
 
+def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any]) -> Any:
+    """An OPRF client for the key holder at ``--oprf`` (or intel.oprf_url), None if neither is set."""
+    url = oprf or cfg.get("oprf_url")
+    if not url:
+        return None
+    from distillguard.intel.oprf import HubTransport, OprfClient
+
+    token = os.environ.get("DISTILLGUARD_TAXII_TOKEN")
+    password = os.environ.get("DISTILLGUARD_TAXII_PASSWORD")
+    who = user or cfg.get("user")
+    if not token and not (who and password):
+        raise typer.BadParameter("OPRF key holder credentials: set $DISTILLGUARD_TAXII_TOKEN, "
+                                 "or --user and $DISTILLGUARD_TAXII_PASSWORD")
+    pinned = {str(k): __import__("base64").b64decode(str(v)) for k, v in (cfg.get("oprf_public_keys") or {}).items()}
+    return OprfClient(HubTransport(str(url), user=who, password=password, token=token), pinned=pinned or None)
+
+
+OprfOpt = typer.Option(None, "--oprf", help="URL of the consortium's OPRF key holder (the hub, e.g. https://hub:8443): "
+                       "emails, cards, IPs and subnets become OPRF tokens it evaluates blind. Without it they are "
+                       "held back. Credentials as for push (--user, $DISTILLGUARD_TAXII_PASSWORD or _TOKEN).")
 UrlOpt = typer.Option(None, "--url", help="TAXII 2.1 collection URL (…/<api-root>/collections/<id>/).")
 UserOpt = typer.Option(None, "--user", help="HTTP Basic user (password from $DISTILLGUARD_TAXII_PASSWORD).")
 
@@ -114,9 +134,14 @@ def register(app: typer.Typer) -> None:
         opinion: str = typer.Option("confirmed", "--opinion", help="confirmed | investigation-seed | false-positive"),
         tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
         policy: Optional[Path] = typer.Option(None, "--policy", help="Sharing policy TOML (default: packaged)."),
+        oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
         config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     ) -> None:
-        """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators."""
+        """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
+
+        Emails, payment fingerprints, IPs and subnets are shared only as OPRF tokens from the
+        key holder (--oprf); client strings and prompt-template sketches use the keyring.
+        """
         from distillguard.intel.export import export_campaigns, read_confirmed
         from distillguard.intel.hashing import load_keyring
         from distillguard.intel.policy import load_policy
@@ -128,7 +153,8 @@ def register(app: typer.Typer) -> None:
                              tlp=tlp, category=opinion, policy_version=pol.version)
         bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
                                        accounts or cfg.get("accounts"),
-                                       load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol)
+                                       load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
+                                       oprf=_oprf_client(oprf, user, cfg))
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]bundle:[/] {out_path}: {rep.campaigns} campaign(s), {rep.indicators} indicator(s) "
@@ -215,8 +241,13 @@ def register(app: typer.Typer) -> None:
                   keyring: Optional[Path] = typer.Option(None, "--keyring"),
                   out_path: Path = typer.Option(..., "--out", help="matches.parquet to write."),
                   threshold: float = typer.Option(0.2, help="Template sketch similarity needed to match."),
+                  oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
                   config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-        """Match pulled indicators against your accounts and events -> matches.parquet."""
+        """Match pulled indicators against your accounts and events -> matches.parquet.
+
+        OPRF-token indicators (emails, cards, IPs, subnets) match only with --oprf: your own
+        values are evaluated blind by the key holder, one evaluation per distinct value.
+        """
         from distillguard.intel.artefacts import connect
         from distillguard.intel.hashing import load_keyring
         from distillguard.intel.match import match, write_matches
@@ -227,7 +258,7 @@ def register(app: typer.Typer) -> None:
         store = IntelStore(st_dir)
         con = connect(_need(events, "--events", cfg, "events"), accounts or cfg.get("accounts"))
         t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
-                  sketch_threshold=threshold)
+                  sketch_threshold=threshold, oprf=_oprf_client(oprf, user, cfg))
         p = write_matches(t, out_path)
         _remember_matches(st_dir, p)
         accs = len(set(t.column("account_id").to_pylist()))

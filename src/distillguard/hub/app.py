@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from distillguard.hub.aggregate import aggregate, outcome_metrics
 from distillguard.hub.context import HubContext, TaxiiError, accept_ok
+from distillguard.hub.oprf import build_oprf_router, ensure_key
 from distillguard.hub.limits import TAXII_MEDIA_TYPE, BodyLimitMiddleware, RateLimiter, taxii_error_body
 from distillguard.hub.settings import HubSettings
 from distillguard.hub.storage import Member, Storage, open_storage
@@ -103,6 +104,8 @@ def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
         return _error(500, "Internal error", f"{type(exc).__name__}; the hub keeps serving")
 
     app.include_router(build_router(ctx))
+    ensure_key(ctx)
+    app.include_router(build_oprf_router(ctx))
 
     @app.get("/hub/health", include_in_schema=False)
     def health() -> JSONResponse:
