@@ -47,9 +47,10 @@ AMBER = vocab.TLP2_IDS["amber"]
 def _indicator(identity: str, kind: str, secret: str) -> dict[str, Any]:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     digest = hashlib.sha256(secret.encode()).hexdigest()
+    key_id = "oprf-bench" if kind in ("email", "payment", "ip", "subnet") else "k1"
     return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}", "created": now,
             "modified": now, "created_by_ref": identity, "name": f"{kind} artefact",
-            "pattern": f"[{vocab.CLIENT_SCO_TYPE}:{vocab.KIND_PROPERTY[kind]} = 'k1:{digest}']",
+            "pattern": f"[{vocab.CLIENT_SCO_TYPE}:{vocab.KIND_PROPERTY[kind]} = '{key_id}:{digest}']",
             "pattern_type": "stix", "valid_from": now, "valid_until": "2099-01-01T00:00:00.000Z", "confidence": 70,
             "object_marking_refs": [AMBER], vocab.PROP_KIND: kind, vocab.PROP_CATEGORY: "confirmed"}
 

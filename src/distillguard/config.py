@@ -89,6 +89,8 @@ class ServiceConfig(_Section):
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts get 422")
     history: int = Field(20, gt=0, description="decisions returned by GET /v1/accounts/{id}")
     template_slots: int = Field(32, gt=0, description="template keys remembered per account")
+    admin_token: str | None = Field(None, min_length=16, description="Bearer token for /v1/feedback and /v1/admin/*; "
+                                    "unset: those endpoints refuse (also $DISTILLGUARD_ADMIN_TOKEN)")
 
 
 class IntelConfig(_Section):

@@ -60,6 +60,7 @@ class SharingPolicy:
     min_confidence: int = 0
     max_confidence: int = 100
     deny_terms: tuple[str, ...] = ()
+    oprf_kinds: frozenset[str] = frozenset({"email", "payment", "ip", "subnet"})
     digest: str = ""
     source: str = ""
     _deny_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -112,6 +113,7 @@ def parse_policy(text: str, source: str = "<policy>") -> SharingPolicy:
             min_confidence=int(head.get("min_confidence", 0)),
             max_confidence=int(head.get("max_confidence", 100)),
             deny_terms=terms,
+            oprf_kinds=frozenset(head.get("oprf_kinds", ["email", "payment", "ip", "subnet"])),
             digest=hashlib.sha256(text.encode()).hexdigest(),
             source=source,
             _deny_re=_deny_regex(terms),
@@ -240,7 +242,11 @@ def check_pattern(pattern: str, kind: str | None, policy: SharingPolicy) -> list
         if not sm or len(sm.group(2)) != int(sm.group(1)) * 8:
             issues.append(("pattern-value", "template sketch must be keyid:mh<N>:<8N hex digits>"))
     elif not _HMAC_VALUE.match(value):
-        issues.append(("pattern-value", "value must be keyid:<64 hex digits> (a keyed HMAC-SHA256)"))
+        issues.append(("pattern-value", "value must be keyid:<64 hex digits> (an OPRF token or keyed HMAC-SHA256)"))
+    elif pkind in policy.oprf_kinds and not value.startswith("oprf-"):
+        issues.append(("pattern-reversible", f"{pkind} values have too little entropy for a shared-key HMAC "
+                                             "(any member could enumerate them): share them as OPRF tokens "
+                                             "(key id oprf-…, see docs/intel.md)"))
     return issues
 
 
