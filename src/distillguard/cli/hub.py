@@ -59,14 +59,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create or replace a member; prints its password and API token ONCE (only hashes are stored).
 
-        Without --read/--write the member may read and write every collection.
+        Without --read and --write the member may read and write every collection. Give
+        either and the member gets exactly what you list: --read '*' alone makes a
+        read-only member, --write ID alone a write-only one. Replacing a member (new
+        password, fewer rights) takes effect on its next request.
         """
         from distillguard.hub.auth import default_identity, hash_password, hash_token, new_token, parse_rights
         from distillguard.hub.storage import Member, open_storage
 
         hs = _hub_settings(config, set_)
         known = {c.id for c in hs.collections} | {"*"}
-        rights = parse_rights(read if read is not None else ["*"], write if write is not None else ["*"])
+        if read is None and write is None:
+            read, write = ["*"], ["*"]
+        rights = parse_rights(read or [], write or [])
         unknown = sorted(set(rights) - known)
         if unknown:
             raise ConfigError(f"unknown collection(s) {unknown}; known: {sorted(known)}", source="--read/--write")
@@ -112,11 +117,12 @@ def register(app: typer.Typer) -> None:
         """Serve TAXII 2.1 at /taxii2/ (plus /hub/metrics and /hub/indicators).
 
         HTTP Basic and tokens are refused over plain HTTP unless hub.allow_insecure_http is
-        true; behind a TLS-terminating proxy, run with FORWARDED_ALLOW_IPS set for it.
+        true; behind a TLS-terminating proxy, set hub.forwarded_allow_ips to the proxy's
+        address (X-Forwarded-* headers from anyone else are ignored).
         """
         import uvicorn
 
-        from distillguard.hub.app import create_app
+        from distillguard.hub.app import create_app, uvicorn_options
 
         hs = _hub_settings(config, set_)
         cert = str(ssl_certfile) if ssl_certfile else hs.ssl_certfile
@@ -133,4 +139,4 @@ def register(app: typer.Typer) -> None:
         scheme = "https" if cert else "http"
         console.print(f"[green]hub serving[/] {scheme}://{host or hs.host}:{port or hs.port}/taxii2/")
         uvicorn.run(application, host=host or hs.host, port=port or hs.port, ssl_certfile=cert, ssl_keyfile=key,
-                    log_level="info", proxy_headers=True)
+                    log_level="info", **uvicorn_options(hs))

@@ -68,6 +68,17 @@ class NegotiationMiddleware:
         await self.app(scope, receive, send)
 
 
+def uvicorn_options(settings: HubSettings) -> dict[str, Any]:
+    """uvicorn settings that trust ``X-Forwarded-*`` only from ``hub.forwarded_allow_ips``.
+
+    uvicorn on its own trusts proxy headers from 127.0.0.1 (or $FORWARDED_ALLOW_IPS), so a
+    spoofed ``X-Forwarded-Proto: https`` from any local process would pass the plain-HTTP
+    refusal; the hub trusts none unless the setting names the proxy.
+    """
+    trusted = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or "", "server_header": False}
+
+
 def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
     """Build the hub app. The storage is closed on shutdown only if this call opened it."""
     settings = config if isinstance(config, HubSettings) else HubSettings.from_settings(config)

@@ -75,10 +75,13 @@ def parse_ts(text: str) -> datetime:
         digits = "".join(ch for ch in rest if ch.isdigit())
         tz = rest[len(digits):]
         t = f"{head}.{(digits + '000000')[:6]}{tz}"
-    dt = datetime.fromisoformat(t)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        dt = datetime.fromisoformat(t)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # e.g. year 1 with a positive offset: before datetime.min in UTC
+        raise ValueError(f"timestamp out of range: {text[:40]!r}") from None
 
 
 def normalise_ts(text: str) -> str:
@@ -142,6 +145,9 @@ class Storage(Protocol):
 
     def query(self, q: ObjectQuery) -> tuple[list[StoredObject], bool]:
         """Matching rows ordered by date_added, at most ``q.limit``, and whether more remain."""
+
+    def owners(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """First creator of each id across all collections."""
 
     def iter_objects(self, collection_id: str | None = None) -> Iterator[StoredObject]:
         """Every stored version, oldest first (for aggregation and metrics)."""
@@ -276,6 +282,21 @@ class _SQLStorage:
             rows = self._execute(sql, [*params, *outer_params, q.limit + 1]).fetchall()
         objs = [_row(r) for r in rows[: q.limit]]
         return objs, len(rows) > q.limit
+
+    def owners(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """The first creator (created_by_ref of the earliest stored version) of each id,
+        across every collection: an id belongs to whoever posted it first, anywhere."""
+        out: dict[str, str | None] = {}
+        ids = list(dict.fromkeys(ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self._lock:
+                rows = self._execute(
+                    f"SELECT id, created_by_ref FROM objects WHERE id IN ({', '.join('?' for _ in chunk)})"
+                    " ORDER BY seq", chunk).fetchall()
+            for oid, author in rows:
+                out.setdefault(oid, author)
+        return out
 
     def iter_objects(self, collection_id: str | None = None) -> Iterator[StoredObject]:
         sql = "SELECT collection_id, id, version, type, spec_version, date_added, seq, member, body FROM objects"
