@@ -78,6 +78,22 @@ def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any]) 
     return OprfClient(HubTransport(str(url), user=who, password=password, token=token), pinned=pinned or None)
 
 
+def _id_key(path: Path) -> bytes:
+    """The member's private id key: 32 random bytes in a hex file, created on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+        console.print(f"[green]new id key:[/] {path} (keep it: re-exports with it update the same objects)")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        raise InputError("id key file must hold hex", source=str(path)) from None
+    if len(key) < 16:
+        raise InputError("id key must be at least 16 bytes", source=str(path))
+    return key
+
+
 OprfOpt = typer.Option(None, "--oprf", help="URL of the consortium's OPRF key holder (the hub, e.g. https://hub:8443): "
                        "emails, cards, IPs and subnets become OPRF tokens it evaluates blind. Without it they are "
                        "held back. Credentials as for push (--user, $DISTILLGUARD_TAXII_PASSWORD or _TOKEN).")
@@ -135,6 +151,10 @@ def register(app: typer.Typer) -> None:
         tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
         policy: Optional[Path] = typer.Option(None, "--policy", help="Sharing policy TOML (default: packaged)."),
         oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
+        id_key: Optional[Path] = typer.Option(None, "--id-key", help="Your private id key file (created, mode 600, "
+                                              "if missing; never share it): re-exports keep their ids so they update "
+                                              "rather than duplicate, and nobody else can predict an id to squat it. "
+                                              "Without it every export gets fresh ids."),
         config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     ) -> None:
         """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
@@ -151,6 +171,9 @@ def register(app: typer.Typer) -> None:
         pol = load_policy(policy or cfg.get("policy"))
         opts = ExportOptions(org=_need(org, "--org", cfg, "org"), identity_id=identity or cfg.get("identity"),
                              tlp=tlp, category=opinion, policy_version=pol.version)
+        key_file = id_key or cfg.get("id_key")
+        if key_file:
+            opts.id_key = _id_key(Path(key_file))
         bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
                                        accounts or cfg.get("accounts"),
                                        load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
@@ -232,6 +255,11 @@ def register(app: typer.Typer) -> None:
         console.print(f"[green]pulled[/] {res.fetched} object(s): {d.new} new, {d.updated} updated, "
                       f"{d.unchanged} unchanged; checkpoint {res.checkpoint}")
         _report_retractions(st_dir, d.retracted + d.disputed)
+        if d.refused:
+            console.print(f"[red]{len(d.refused)} forged version(s) refused[/] (only an object's creator may "
+                          "version or revoke it):")
+            for why in d.refused[:10]:
+                console.print(f"  {escape(why)}")
 
     @intel.command("match")
     @friendly_errors
