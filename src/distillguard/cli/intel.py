@@ -94,6 +94,26 @@ def _id_key(path: Path) -> bytes:
     return key
 
 
+AuditKeyOpt = typer.Option(None, "--audit-key", help="Key file that MACs the audit log's HEAD (keep it outside the "
+                           "audit folder; created on first push). With it, a shortened log cannot be given a valid HEAD.")
+
+
+def _audit_key(path: Any, *, create: bool) -> bytes | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not p.exists():
+        if not create:
+            raise InputError("audit key file not found", source=str(p))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(secrets.token_hex(32) + "\n")
+        p.chmod(0o600)
+    try:
+        return bytes.fromhex(p.read_text().strip())
+    except ValueError:
+        raise InputError("audit key file must hold hex", source=str(p)) from None
+
+
 OprfOpt = typer.Option(None, "--oprf", help="URL of the consortium's OPRF key holder (the hub, e.g. https://hub:8443): "
                        "emails, cards, IPs and subnets become OPRF tokens it evaluates blind. Without it they are "
                        "held back. Credentials as for push (--user, $DISTILLGUARD_TAXII_PASSWORD or _TOKEN).")
@@ -217,6 +237,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def push(bundle: Path = typer.Argument(...), url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
              audit: Optional[Path] = typer.Option(None, "--audit", help="Audit log folder."),
+             audit_key: Optional[Path] = AuditKeyOpt,
              policy: Optional[Path] = typer.Option(None, "--policy"),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry."""
@@ -228,7 +249,8 @@ def register(app: typer.Typer) -> None:
         ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
                        "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
         res = do_push(_load_json(bundle), ep, load_policy(policy or cfg.get("policy")),
-                      AuditLog(_need(audit, "--audit", cfg, "audit")))
+                      AuditLog(_need(audit, "--audit", cfg, "audit"),
+                               key=_audit_key(audit_key or cfg.get("audit_key"), create=True)))
         console.print(f"[green]pushed:[/] status {res.status}, {res.success} accepted, {res.failure} refused "
                       f"(audit entry {res.audit_seq})")
         for f in res.failures[:10]:
@@ -350,11 +372,15 @@ def register(app: typer.Typer) -> None:
     @audit_app.command("verify")
     @friendly_errors
     def audit_verify(folder: Path = typer.Argument(..., help="Audit log folder."),
-                     head: Optional[str] = typer.Option(None, "--head", help="Expected latest hash (anchored elsewhere).")) -> None:
-        """Check the hash chain and the kept copies of what was sent; exit 2 on tampering."""
+                     head: Optional[str] = typer.Option(None, "--head", help="Expected latest hash (anchored elsewhere)."),
+                     audit_key: Optional[Path] = AuditKeyOpt,
+                     config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Check the hash chain, HEAD (so removed last entries or an emptied log are caught) and
+        the kept copies of what was sent; exit 2 on tampering."""
         from distillguard.intel.audit import AuditLog
 
-        rep = AuditLog(folder).verify(expect_head=head)
+        cfg = _intel_cfg(config, set_)
+        rep = AuditLog(folder, key=_audit_key(audit_key or cfg.get("audit_key"), create=False)).verify(expect_head=head)
         console.print(f"[green]audit log intact:[/] {rep.entries} entries, head {rep.head}")
 
     @audit_app.command("show")
