@@ -145,3 +145,45 @@ def test_poisoning_never_blocks_an_innocent(tmp_path: Path, hub: _Hub, worlds: d
     d = {r["account_id"]: r for r in decide(match(store_b.indicators(), con, world.keyring(), oprf=hub.oprf("provider-b"))).to_pylist()}
     assert d["b-user-1"]["action"] == "review" and d["b-user-1"]["score"] < 0.8  # review only: never blocks
     assert all(r["action"] != "throttle" for r in d.values())
+
+
+def _big_bundle(hub: _Hub, n: int) -> dict[str, Any]:
+    arts = [Artefact("client", f"k1:{i:064x}", 2, None, None) for i in range(n)]
+    camp = Campaign(id="big", account_ids=["x"], score=0.9, first_seen=None, last_seen=None, request_count=1)
+    return build_bundle([CampaignIntel(camp, arts)],
+                        ExportOptions(org="provider-a", identity_id=hub.identity("provider-a")))
+
+
+def test_probe7_push_splits_to_fit_max_content_length_and_resumes(tmp_path: Path, hub: _Hub) -> None:
+    from distillguard.hub.limits import RateLimiter
+    from distillguard.hub.settings import HubSettings
+
+    bundle = _big_bundle(hub, 150)
+    size = len(json.dumps({"objects": bundle["objects"]}))
+    limit = size // 4
+    # a stricter hub on the same database: 1/4 of the bundle per request, few requests allowed
+    strict = HubSettings.model_validate({"database": str(tmp_path / "unused.sqlite"), "allow_insecure_http": True,
+                                         "max_content_length": limit, "rate_limit_per_minute": 1,
+                                         "rate_limit_burst": 4})
+    app = hub_app.create_app(strict, storage=hub.storage)
+    srv = ThreadedServer(app)
+    url = f"{srv.url}/{strict.api_root}/collections/{hub.col_url.rsplit('/collections/', 1)[1]}"
+    ep = Endpoint(url, user="provider-a", password=hub.members["provider-a"][1])
+    audit = AuditLog(tmp_path / "audit")
+    try:
+        with pytest.raises(Exception, match="resume"):
+            push(bundle, ep, load_policy(), audit)  # a few envelopes get through, then 429
+        sent = [e for e in audit.entries() if e["action"] == "push"]
+        assert 1 <= len(sent) < 4 and all(e["payload_bytes"] <= limit for e in sent)
+        assert audit.entries()[-1]["action"] == "push-failed"
+        app.state.hub.limiter = RateLimiter(100_000, 10_000)  # the operator lifts the limit
+        res = push(bundle, ep, load_policy(), audit)  # the rerun sends only what was not accepted
+        assert res.failure == 0 and res.skipped > 0 and res.envelopes >= 1
+        assert res.skipped + res.success >= len(bundle["objects"])
+        again = push(bundle, ep, load_policy(), audit)
+        assert again.envelopes == 0 and again.skipped == len(bundle["objects"]) - 4  # markings/identities aside
+    finally:
+        srv.stop()
+    stored = {o.id for o in hub.storage.iter_objects()}
+    assert {o["id"] for o in bundle["objects"]} <= stored
+    audit.verify()

@@ -240,7 +240,12 @@ def register(app: typer.Typer) -> None:
              audit_key: Optional[Path] = AuditKeyOpt,
              policy: Optional[Path] = typer.Option(None, "--policy"),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-        """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry."""
+        """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry.
+
+        Large bundles are split into envelopes that fit the API root's max_content_length
+        (one audit entry each). If a push fails half-way, run the same command again: only
+        what the server has not yet accepted is sent.
+        """
         from distillguard.intel.audit import AuditLog
         from distillguard.intel.policy import load_policy
         from distillguard.intel.taxii import push as do_push
@@ -252,7 +257,9 @@ def register(app: typer.Typer) -> None:
                       AuditLog(_need(audit, "--audit", cfg, "audit"),
                                key=_audit_key(audit_key or cfg.get("audit_key"), create=True)))
         console.print(f"[green]pushed:[/] status {res.status}, {res.success} accepted, {res.failure} refused "
-                      f"(audit entry {res.audit_seq})")
+                      f"in {res.envelopes} envelope(s) sized to the server's max_content_length"
+                      + (f"; {res.skipped} already accepted by an earlier try" if res.skipped else "")
+                      + f" (audit entry {res.audit_seq})")
         for f in res.failures[:10]:
             console.print(f"  [red]refused[/] {f.get('id')}: {f.get('message')}")
         if res.failure:
