@@ -191,8 +191,11 @@ class OprfClient:
             try:
                 outputs = ristretto.Client.finalize_batch(
                     clients, ristretto.VerifiableBatchOutput.deserialize(raw), self.public[kid])
-            except Exception as e:  # noqa: BLE001
-                raise InputError(f"the key holder's OPRF proof does not verify under key {kid}: {e}") from e
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - voprf 0.2.0's finalize_batch panics (pyo3 PanicException,
+                # a BaseException) instead of raising ValueError when the proof fails
+                raise InputError(f"the key holder's OPRF proof does not verify under key {kid}: {e}") from None
             for item, out in zip(chunk, outputs):
                 self._cache[(kid, item)] = token_text(kid, bytes(out))
         return {i: self._cache[(kid, i)] for i in inputs}
