@@ -28,11 +28,13 @@ from typing import Any, Sequence
 from stix2validator import ValidationOptions, validate_instance
 
 from distillguard.hub.aggregate import is_derived_from_hub
+from distillguard.intel import fastvalidate
 from distillguard.hub.storage import format_ts
 from distillguard.intel import vocab
 from distillguard.intel.policy import SharingPolicy, check_bundle
 
 _OPTIONS = ValidationOptions(version="2.1")
+fastvalidate.install()  # schema registry built once, not per object (same results; see fastvalidate.py)
 _ISSUE_INDEX = re.compile(r"^objects\[(\d+)\]")
 
 # Objects with fixed, published ids: admitted only if identical to the published text.

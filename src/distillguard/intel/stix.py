@@ -224,5 +224,8 @@ def validate(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(errors, warnings) from the OASIS stix2-validator."""
     from stix2validator import ValidationOptions, validate_instance
 
+    from distillguard.intel import fastvalidate
+
+    fastvalidate.install()
     r = validate_instance(bundle, ValidationOptions(version="2.1"))
     return [str(e) for e in r.errors], [str(w) for w in r.warnings]
