@@ -238,6 +238,9 @@ def register(app: typer.Typer) -> None:
     def push(bundle: Path = typer.Argument(...), url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
              audit: Optional[Path] = typer.Option(None, "--audit", help="Audit log folder."),
              audit_key: Optional[Path] = AuditKeyOpt,
+             standard_server: bool = typer.Option(False, "--standard-server", help="The collection is on a generic "
+                                                  "TAXII server such as OASIS medallion: leave the extension-definition "
+                                                  "out (medallion 3.0.0 fails every pull once a collection holds one)."),
              policy: Optional[Path] = typer.Option(None, "--policy"),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry.
@@ -253,9 +256,12 @@ def register(app: typer.Typer) -> None:
         cfg = _intel_cfg(config, set_)
         ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
                        "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
+        from distillguard.intel.taxii import STANDARD_SERVER_OMIT
+
         res = do_push(_load_json(bundle), ep, load_policy(policy or cfg.get("policy")),
                       AuditLog(_need(audit, "--audit", cfg, "audit"),
-                               key=_audit_key(audit_key or cfg.get("audit_key"), create=True)))
+                               key=_audit_key(audit_key or cfg.get("audit_key"), create=True)),
+                      omit_types=STANDARD_SERVER_OMIT if standard_server or cfg.get("standard_server") else ())
         console.print(f"[green]pushed:[/] status {res.status}, {res.success} accepted, {res.failure} refused "
                       f"in {res.envelopes} envelope(s) sized to the server's max_content_length"
                       + (f"; {res.skipped} already accepted by an earlier try" if res.skipped else "")

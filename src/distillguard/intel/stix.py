@@ -144,7 +144,9 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
             if not any(o["id"] == apid for o in objects):
                 ap = _base("attack-pattern", apid, opts, marking, org_id)
                 ap.update({"name": t.name, "external_references": [
-                    {"source_name": "mitre-atlas", "external_id": t.id, "url": t.url}]})
+                    # no url: stix2-validator strict mode wants a hash with every URL (rule 302), and
+                    # source_name + external_id identify the ATLAS technique unambiguously
+                    {"source_name": "mitre-atlas", "external_id": t.id}]})
                 objects.append(ap)
             rel = _base("relationship", stable_id("relationship", cid, "uses", apid, key=opts.id_key), opts, marking, org_id)
             rel.update({"relationship_type": "uses", "source_ref": cid, "target_ref": apid})

@@ -137,14 +137,22 @@ def max_content_length(endpoint: Endpoint) -> int | None:
         root.close()
 
 
+# OASIS medallion 3.0.0 (and servers built like it) read an object's ``version`` property as
+# its TAXII version timestamp, so a collection holding an extension-definition ("version":
+# "1.0.0") answers 500 to every pull. Receivers need only the definition's id, which is fixed
+# and published (docs/intel.md), so for such servers push without it.
+STANDARD_SERVER_OMIT = ("extension-definition",)
+
+
 def push(bundle: dict[str, Any], endpoint: Endpoint, policy: SharingPolicy, audit: AuditLog, *,
-         max_bytes: int | None = None, max_objects: int = 1000) -> PushResult:
+         max_bytes: int | None = None, max_objects: int = 1000, omit_types: tuple[str, ...] = ()) -> PushResult:
     """Check, validate, send and record one bundle. Raises PolicyViolation before sending.
 
     The bundle is split into envelopes that fit the API root's ``max_content_length``
     (or ``max_bytes``); each envelope is one TAXII add-objects request and one audit entry.
     Objects the server accepted are remembered in ``<audit>/progress/``, so re-running a
-    push that failed half-way sends only what was not yet accepted.
+    push that failed half-way sends only what was not yet accepted. ``omit_types`` leaves
+    object types out (``STANDARD_SERVER_OMIT`` for medallion-like servers).
     """
     enforce(bundle, policy)
     errors, _ = validate(bundle)
@@ -154,6 +162,8 @@ def push(bundle: dict[str, Any], endpoint: Endpoint, policy: SharingPolicy, audi
         limit = max_bytes or max_content_length(endpoint) or 10_000_000
     except (requests.RequestException, TAXIIServiceException) as e:
         raise InputError(f"TAXII API root unreachable: {e}", source=endpoint.collection_url) from e
+    if omit_types:
+        bundle = {**bundle, "objects": [o for o in bundle["objects"] if o.get("type") not in omit_types]}
     progress_file = _progress_path(audit, endpoint.collection_url, bundle)
     done: set[str] = set(json.loads(progress_file.read_text())["accepted"]) if progress_file.exists() else set()
     todo = [o for o in bundle["objects"] if _object_key(o) not in done or o.get("type") in HEAD_TYPES]
