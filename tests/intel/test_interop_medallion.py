@@ -80,3 +80,41 @@ def test_medallion_extension_definition_bug_is_real(tmp_path: Path, med: Medalli
     push(bundle, med.endpoint("provider-a"), load_policy(), AuditLog(tmp_path / "audit"))
     with pytest.raises(InputError, match="500|pull failed"):
         pull(med.endpoint("provider-b"), IntelStore(tmp_path / "b"))
+
+
+def test_probe4_forged_revocation_through_a_standard_server_is_refused_with_signatures(
+        tmp_path: Path, med: Medallion, bundle_a: dict[str, Any]) -> None:
+    """medallion checks nothing: B posts a revocation of A's indicator carrying A's
+    created_by_ref. Members that pin A's Ed25519 key refuse it; A's own signed
+    retraction still goes through."""
+    from distillguard.intel.signing import SigningKey, sign_bundle
+
+    med.reset(tmp_path)
+    policy = load_policy()
+    key_a = SigningKey.load(tmp_path / "a.key", create=True)
+    ident_a = med.identities["provider-a"]
+    bundle = sign_bundle(_as(bundle_a, ident_a), key_a, ident_a)
+    push(bundle, med.endpoint("provider-a"), policy, AuditLog(tmp_path / "audit-a"), omit_types=STANDARD_SERVER_OMIT)
+    trusted = {ident_a: key_a.public_b64()}
+    store_c = IntelStore(tmp_path / "c", trusted_keys=trusted)
+    pull(med.endpoint("provider-c"), store_c)
+    assert len(store_c.indicators()) == sum(o["type"] == "indicator" for o in bundle["objects"])
+
+    time.sleep(1.1)
+    ind = next(o for o in bundle["objects"] if o["type"] == "indicator")
+    forged = revoke({k: v for k, v in ind.items() if k != "x_distillguard_signature"})  # A's created_by_ref
+    push(wrap([forged], "provider-a", identity_id=ident_a), med.endpoint("provider-b"), policy,
+         AuditLog(tmp_path / "audit-b"), omit_types=STANDARD_SERVER_OMIT)
+    got = pull(med.endpoint("provider-c"), store_c)
+    assert not got.delta.retracted and any(ind["id"] in r and "signature" in r for r in got.delta.refused)
+    assert not {i.id: i for i in store_c.indicators()}[ind["id"]].revoked
+    # without pinned keys the forgery would have been believed (what issue 10 observed)
+    naive = IntelStore(tmp_path / "naive")
+    pull(med.endpoint("provider-c"), naive, full=True)
+    assert {i.id: i for i in naive.indicators()}[ind["id"]].revoked
+
+    time.sleep(1.1)
+    genuine = key_a.sign(revoke(forged))
+    push(wrap([genuine], "provider-a", identity_id=ident_a), med.endpoint("provider-a"), policy,
+         AuditLog(tmp_path / "audit-a"), omit_types=STANDARD_SERVER_OMIT)
+    assert ind["id"] in pull(med.endpoint("provider-c"), store_c).delta.retracted

@@ -94,6 +94,30 @@ def _id_key(path: Path) -> bytes:
     return key
 
 
+SigningKeyOpt = typer.Option(None, "--signing-key", help="Your Ed25519 signing key file (intel signing-key): every "
+                             "object you author is signed, so members who pin your public key refuse forgeries "
+                             "even through a standard TAXII server.")
+
+
+def _signing_key(path: Any) -> Any:
+    if not path:
+        return None
+    from distillguard.intel.signing import SigningKey
+
+    return SigningKey.load(path)
+
+
+def _trusted_keys(path: Optional[Path], cfg: dict[str, Any]) -> dict[str, str]:
+    keys = dict(cfg.get("trusted_keys") or {})
+    if path is not None:
+        from distillguard.config import parse_toml
+
+        if not path.exists():
+            raise InputError("trusted keys file not found", source=str(path))
+        keys.update({str(k): str(v) for k, v in parse_toml(path.read_text(), str(path)).items()})
+    return keys
+
+
 AuditKeyOpt = typer.Option(None, "--audit-key", help="Key file that MACs the audit log's HEAD (keep it outside the "
                            "audit folder; created on first push). With it, a shortened log cannot be given a valid HEAD.")
 
@@ -156,6 +180,22 @@ def register(app: typer.Typer) -> None:
         out_path.chmod(0o600)
         console.print(f"[green]keyring written:[/] {out_path} (current key {key_id}, {len(secrets_)} key(s))")
 
+    @intel.command("signing-key")
+    @friendly_errors
+    def signing_key_cmd(out_path: Path = typer.Option(..., "--out", help="Private key file to write (mode 600)."),
+                        identity: Optional[str] = typer.Option(None, "--identity", help="Your identity id, "
+                                                               "to print a ready trusted_keys line."),
+                        config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Create your Ed25519 signing key; prints the public key other members pin (intel.trusted_keys)."""
+        from distillguard.intel.signing import SigningKey
+
+        if out_path.exists():
+            raise InputError("exists; not overwriting a signing key", source=str(out_path))
+        key = SigningKey.load(out_path, create=True)
+        ident = identity or _intel_cfg(config, set_).get("identity") or "identity--<yours>"
+        console.print(f"[green]signing key written:[/] {out_path}; give the others this line for their trusted keys:")
+        out.print(f'"{ident}" = "{key.public_b64()}"')
+
     @intel.command("export")
     @friendly_errors
     def export(
@@ -175,6 +215,7 @@ def register(app: typer.Typer) -> None:
                                               "if missing; never share it): re-exports keep their ids so they update "
                                               "rather than duplicate, and nobody else can predict an id to squat it. "
                                               "Without it every export gets fresh ids."),
+        signing_key: Optional[Path] = SigningKeyOpt,
         config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     ) -> None:
         """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
@@ -197,7 +238,8 @@ def register(app: typer.Typer) -> None:
         bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
                                        accounts or cfg.get("accounts"),
                                        load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
-                                       oprf=_oprf_client(oprf, user, cfg))
+                                       oprf=_oprf_client(oprf, user, cfg),
+                                       signing_key=_signing_key(signing_key or cfg.get("signing_key")))
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]bundle:[/] {out_path}: {rep.campaigns} campaign(s), {rep.indicators} indicator(s) "
@@ -276,6 +318,10 @@ def register(app: typer.Typer) -> None:
     def pull(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
              state: Optional[Path] = typer.Option(None, "--state", help="Local intel state folder."),
              full: bool = typer.Option(False, "--full", help="Ignore the checkpoint and fetch everything."),
+             trusted_keys: Optional[Path] = typer.Option(None, "--trusted-keys", help="TOML of identity id = "
+                                                         "\"base64 Ed25519 public key\": objects claiming those "
+                                                         "members are accepted only when signed by them "
+                                                         "(also intel.trusted_keys)."),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Fetch objects added since the last pull; report retractions of indicators you matched."""
         from distillguard.intel.store import IntelStore
@@ -285,7 +331,7 @@ def register(app: typer.Typer) -> None:
         ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
                        "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
         st_dir = Path(_need(state, "--state", cfg, "state"))
-        res = do_pull(ep, IntelStore(st_dir), full=full)
+        res = do_pull(ep, IntelStore(st_dir, trusted_keys=_trusted_keys(trusted_keys, cfg)), full=full)
         d = res.delta
         console.print(f"[green]pulled[/] {res.fetched} object(s): {d.new} new, {d.updated} updated, "
                       f"{d.unchanged} unchanged; checkpoint {res.checkpoint}")
@@ -351,7 +397,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def retract(indicator_id: str = typer.Argument(...),
                 from_bundle: Path = typer.Option(..., "--from", help="A bundle you sent that holds the indicator."),
-                out_path: Path = typer.Option(..., "--out")) -> None:
+                out_path: Path = typer.Option(..., "--out"), signing_key: Optional[Path] = SigningKeyOpt) -> None:
         """Revoke one of your indicators everywhere: a new version with revoked=true (push it)."""
         from distillguard.intel.stix import revoke
 
@@ -362,8 +408,11 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"{indicator_id} is not in this bundle", source=str(from_bundle))
         head = [o for o in objs if o.get("type") in ("marking-definition", "extension-definition")
                 or (o.get("type") == "identity")]
-        bundle = {"type": "bundle", "id": _new_bundle_id(),
-                  "objects": head + [revoke(ind)]}
+        new = revoke({k: v for k, v in ind.items() if k != "x_distillguard_signature"})
+        key = _signing_key(signing_key)
+        if key is not None:
+            new = key.sign(new)
+        bundle = {"type": "bundle", "id": _new_bundle_id(), "objects": head + [new]}
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]retraction:[/] {out_path} (push it to reach every member on their next pull)")
 
@@ -371,6 +420,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def dispute(indicator_id: str = typer.Argument(...), out_path: Path = typer.Option(..., "--out"),
                 org: Optional[str] = typer.Option(None, "--org"), identity: Optional[str] = typer.Option(None, "--identity"),
+                signing_key: Optional[Path] = SigningKeyOpt,
                 config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Report someone's indicator as a false positive (opinion strongly-disagree; push it)."""
         from distillguard.intel.stix import false_positive_opinion, wrap
@@ -379,6 +429,12 @@ def register(app: typer.Typer) -> None:
         o = _need(org, "--org", cfg, "org")
         ident = identity or cfg.get("identity")
         bundle = wrap([false_positive_opinion(indicator_id, o, identity_id=ident)], o, identity_id=ident)
+        key = _signing_key(signing_key or cfg.get("signing_key"))
+        if key is not None:
+            from distillguard.intel.signing import sign_bundle
+            from distillguard.intel.stix import org_identity_id
+
+            bundle = sign_bundle(bundle, key, ident or org_identity_id(o))
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]false-positive report:[/] {out_path}")
 

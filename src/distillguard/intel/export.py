@@ -26,6 +26,7 @@ HUB_SIGNAL = "intel_match"
 
 if TYPE_CHECKING:
     from distillguard.intel.oprf import OprfClient
+    from distillguard.intel.signing import SigningKey
 
 
 def read_confirmed(path: str | Path) -> list[str]:
@@ -62,7 +63,8 @@ def _hub_caused_accounts(rows: list[dict[str, Any]]) -> set[str]:
 
 def export_campaigns(findings_dir: str | Path, confirmed: list[str], events: str | Path, accounts: str | Path | None,
                      keyring: Keyring, opts: ExportOptions, policy: SharingPolicy,
-                     oprf: "OprfClient | None" = None) -> tuple[dict[str, Any], ExportReport]:
+                     oprf: "OprfClient | None" = None,
+                     signing_key: "SigningKey | None" = None) -> tuple[dict[str, Any], ExportReport]:
     """Build the bundle for the confirmed campaigns; the report says what was held back.
 
     ``oprf`` reaches the consortium's OPRF key holder: emails, payment fingerprints, IPs and
@@ -105,6 +107,11 @@ def export_campaigns(findings_dir: str | Path, confirmed: list[str], events: str
     if not opts.policy_version:
         opts.policy_version = policy.version
     bundle = build_bundle(items, opts)
+    if signing_key is not None:
+        from distillguard.intel.signing import sign_bundle
+        from distillguard.intel.stix import org_identity_id
+
+        bundle = sign_bundle(bundle, signing_key, opts.identity_id or org_identity_id(opts.org))
     report.campaigns = len(items)
     for o in bundle["objects"]:
         if o["type"] == "indicator":

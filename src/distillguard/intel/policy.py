@@ -273,7 +273,7 @@ _STRUCTURAL = {"type", "spec_version", "id", "created", "modified", "valid_from"
                "created_by_ref", "source_ref", "target_ref", "sighting_of_ref", "relationship_type",
                "identity_class", "opinion", "extension_type", "tlp_2_0", "schema", "external_id",
                "url", "source_name", "version", vocab.PROP_KIND, vocab.PROP_CATEGORY, vocab.PROP_KEY_ID,
-               vocab.PROP_DETECTOR_VERSION, vocab.PROP_POLICY_VERSION}
+               vocab.PROP_DETECTOR_VERSION, vocab.PROP_POLICY_VERSION, "x_distillguard_signature"}
 _REF_LISTS = {"object_marking_refs", "object_refs", "where_sighted_refs", "extension_types",
               "indicator_types", "labels", "sectors", "authors"}
 

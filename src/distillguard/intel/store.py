@@ -74,8 +74,11 @@ def pattern_value(pattern: str) -> tuple[str, str] | None:
 class IntelStore:
     """A folder holding pulled objects (latest versions) and pull checkpoints."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, trusted_keys: dict[str, str] | None = None) -> None:
+        """``trusted_keys`` (identity id -> Ed25519 public key, base64): objects claiming one
+        of these identities are accepted only with that member's valid signature."""
         self.folder = Path(folder)
+        self.trusted_keys = dict(trusted_keys or {})
         self._objects: dict[str, dict[str, Any]] | None = None
 
     # --- persistence ---------------------------------------------------------------------
@@ -111,6 +114,13 @@ class IntelStore:
             oid = obj.get("id")
             if not isinstance(oid, str):
                 continue
+            if self.trusted_keys:
+                from distillguard.intel.signing import claimed_author, verify
+
+                author = claimed_author(obj)
+                if author in self.trusted_keys and not verify(obj, self.trusted_keys[author]):
+                    delta.refused.append(f"{oid}: claims to be by {author} but lacks that member's valid signature")
+                    continue
             old = self.objects.get(oid)
             mod = obj.get("modified", obj.get("created", ""))
             if old is not None and old.get("created_by_ref") != obj.get("created_by_ref"):
