@@ -216,6 +216,9 @@ def register(app: typer.Typer) -> None:
                                               "rather than duplicate, and nobody else can predict an id to squat it. "
                                               "Without it every export gets fresh ids."),
         signing_key: Optional[Path] = SigningKeyOpt,
+        profile: str = typer.Option("distillguard", "--profile", help="distillguard (full, with x_distillguard_* "
+                                    "properties) | opencti (standard STIX + x_opencti_score, which OpenCTI's import "
+                                    "workbench accepts; our custom properties and the extension-definition left out)"),
         config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     ) -> None:
         """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
@@ -239,7 +242,18 @@ def register(app: typer.Typer) -> None:
                                        accounts or cfg.get("accounts"),
                                        load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
                                        oprf=_oprf_client(oprf, user, cfg),
-                                       signing_key=_signing_key(signing_key or cfg.get("signing_key")))
+                                       signing_key=None if profile == "opencti" else
+                                       _signing_key(signing_key or cfg.get("signing_key")))
+        if profile == "opencti":
+            from distillguard.intel.policy import check_bundle
+            from distillguard.intel.stix import opencti_profile, validate
+
+            bundle = opencti_profile(bundle)
+            rep.policy_issues = [str(i) for i in check_bundle(bundle, pol)]
+            errs, warns = validate(bundle)
+            rep.stix_errors, rep.stix_warnings = errs, len(warns)
+        elif profile != "distillguard":
+            raise typer.BadParameter("--profile must be distillguard or opencti")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]bundle:[/] {out_path}: {rep.campaigns} campaign(s), {rep.indicators} indicator(s) "

@@ -182,6 +182,33 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
     return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
 
 
+OPENCTI_DROP_TYPES = ("extension-definition",)
+
+
+def opencti_profile(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle in OpenCTI's conventions (``intel export --profile opencti``).
+
+    OpenCTI's import workbench drops objects carrying properties it does not know and drops
+    extension-definition objects, so this profile keeps only standard STIX plus OpenCTI's own
+    ``x_opencti_score`` (0-100, our confidence) and ``x_opencti_detection`` on indicators: no
+    ``x_distillguard_*`` properties, no ``extensions`` marker, no extension-definition (and
+    not the project identity that authors it). Category and kind stay visible as ``labels``.
+    Signatures are dropped too (they cover the full object); sign after profiling if needed.
+    """
+    out = []
+    for o in bundle["objects"]:
+        if o.get("type") in OPENCTI_DROP_TYPES or o.get("id") == vocab.DISTILLGUARD_IDENTITY_ID:
+            continue
+        new = {k: v for k, v in o.items() if not k.startswith(vocab.PREFIX)}
+        if o.get("type") != "marking-definition":
+            new.pop("extensions", None)
+        if o.get("type") == "indicator":
+            new["x_opencti_score"] = int(o.get("confidence", 50))
+            new["x_opencti_detection"] = not o.get("revoked", False)
+        out.append(new)
+    return {**bundle, "objects": out}
+
+
 def revoke(indicator: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """A retraction: the same indicator, a later ``modified``, ``revoked: true``."""
     new = dict(indicator)
