@@ -10,6 +10,7 @@
     intel retract INDICATOR_ID --from BUNDLE --out BUNDLE / intel dispute INDICATOR_ID --out BUNDLE
     intel audit verify DIR / intel audit show DIR
     intel psi request|respond|result                      member-to-member PSI for emails
+    intel misp export BUNDLE --out EVENT / intel misp import EVENT --state DIR
 """
 
 from __future__ import annotations
@@ -153,6 +154,39 @@ def register(app: typer.Typer) -> None:
     intel.add_typer(audit_app, name="audit")
     psi_app = typer.Typer(help="Private set intersection with one other member (emails).", no_args_is_help=True)
     intel.add_typer(psi_app, name="psi")
+    misp_app = typer.Typer(help="Share with and from MISP (distillguard object templates; docs/intel.md).",
+                           no_args_is_help=True)
+    intel.add_typer(misp_app, name="misp")
+
+    @misp_app.command("export")
+    @friendly_errors
+    def misp_export(bundle: Path = typer.Argument(..., help="A distillguard bundle (export, retraction, dispute)."),
+                    out_path: Path = typer.Option(..., "--out", help="MISP event JSON to write ({\"Event\": …}).")) -> None:
+        """Bundle -> MISP event: indicators and opinions as distillguard-indicator / -opinion objects
+        (retractions keep revoked=true and to_ids=false)."""
+        from distillguard.intel.misp import bundle_to_misp
+
+        ev = bundle_to_misp(_load_json(bundle))
+        out_path.write_text(json.dumps(ev, indent=1))
+        console.print(f"[green]MISP event:[/] {out_path}: {len(ev['Event']['Object'])} object(s); templates in "
+                      "distillguard/intel/misp_templates/")
+
+    @misp_app.command("import")
+    @friendly_errors
+    def misp_import(event: Path = typer.Argument(..., help="A MISP event JSON ({\"Event\": …}) with distillguard objects."),
+                    state: Optional[Path] = typer.Option(None, "--state", help="Local intel state folder."),
+                    config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """MISP event -> the local intel store (as if pulled): retractions and disputes are reported."""
+        from distillguard.intel.misp import misp_to_objects
+        from distillguard.intel.store import IntelStore
+
+        cfg = _intel_cfg(config, set_)
+        st_dir = Path(_need(state, "--state", cfg, "state"))
+        store = IntelStore(st_dir, trusted_keys=_trusted_keys(None, cfg))
+        d = store.ingest(misp_to_objects(_load_json(event)))
+        store.save()
+        console.print(f"[green]imported[/] {d.new} new, {d.updated} updated, {d.unchanged} unchanged")
+        _report_retractions(st_dir, d.retracted + d.disputed)
 
     @intel.command("keygen")
     @friendly_errors
