@@ -17,7 +17,10 @@ module's helpers with cached equivalents:
   ``[A-Za-z0-9:._-]`` are replaced by a placeholder first (such a literal's content can't
   change whether a pattern parses; prefixed literals like ``b'…'`` or ``t'…'`` are kept);
   a pattern whose shape fails is re-checked by the stock code, so error texts are unchanged;
-* the MUST timestamp checks' ``dateutil`` parses: successful parses memoised.
+* the MUST timestamp checks' ``dateutil`` parses: successful parses memoised;
+* ``_get_error_generator``: the validator it builds depends only on the schema name, dir,
+  version and default (and on whether the object is a bundle or observed-data), so it is
+  reused instead of re-finding, re-copying and re-keying the schema per object.
 
 Validation results are identical (tests/intel/test_fastvalidate.py compares them with the
 stock code on valid and invalid objects). The patch is applied only to the pinned
@@ -93,6 +96,8 @@ def install() -> bool:
                 registries[schema_dir] = reg
             return reg
 
+        built = threading.local()
+
         def load_validator(schema_path: str, schema: Any, schema_dir: str) -> Any:
             schema = v.patch_schema(schema, schema_path)
             key = (str(schema_path), str(schema_dir), json.dumps(schema, sort_keys=True))
@@ -103,7 +108,31 @@ def install() -> bool:
                 val = v.STIXValidator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
                 if len(validators) < 2048:
                     validators[key] = val
+            built.last = val
             return val
+
+        ORIGINAL["_get_error_generator"] = v._get_error_generator
+        stock_generator = ORIGINAL["_get_error_generator"]
+        per_name: dict[tuple[Any, ...], Any] = {}
+        none = object()
+
+        def get_error_generator(name: Any, obj: Any, schema_dir: Any = None, version: Any = v.DEFAULT_VER,
+                                default: Any = "core") -> Any:
+            # The schema chosen depends only on these, and on whether the object is a bundle or
+            # observed-data (whose schemas the validator edits): remember the validator it built.
+            otype = obj.get("type") if isinstance(obj, dict) else None
+            key = (name, schema_dir, version, default, otype if otype in ("bundle", "observed-data") else None)
+            val = per_name.get(key)
+            if val is None:
+                built.last = none
+                gen = stock_generator(name, obj, schema_dir, version, default)
+                if gen is None:
+                    per_name[key] = none
+                    return None
+                if built.last is not none:
+                    per_name[key] = built.last
+                return gen
+            return None if val is none else val.iter_errors(obj)
 
         from stix2validator.v21 import musts
 
@@ -135,6 +164,7 @@ def install() -> bool:
 
         ORIGINAL["parser"] = musts.parser
         musts.parser = types.SimpleNamespace(parse=functools.lru_cache(maxsize=65536)(ORIGINAL["parser"].parse))
+        v._get_error_generator = get_error_generator
         v.find_schema = find
         v.load_schema = load_schema
         v.retrieve_from_filesystem = retrieve_cached
