@@ -20,6 +20,7 @@ Timings on the shared 2-core machine are contended: read them as orders of magni
 from __future__ import annotations
 
 import argparse
+import os
 import hashlib
 import json
 import socket
@@ -92,6 +93,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--indicators", type=int, default=1000, help="indicators per member")
     ap.add_argument("--batch", type=int, default=500, help="objects per POST")
+    ap.add_argument("--validation-workers", type=int, default=1,
+                    help="hub.validation_workers (default 1: in the server process)")
     ap.add_argument("--oprf-n", type=int, default=100_000, help="identifiers to tokenise through /hub/oprf (0: skip)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "hub.json")
     args = ap.parse_args()
@@ -104,7 +107,8 @@ def main() -> int:
         members.append((name, ident))
     settings = HubSettings.model_validate({"database": str(tmp / "hub.sqlite"), "allow_insecure_http": True,
                                            "rate_limit_per_minute": 10**6, "rate_limit_burst": 10**6,
-                                           "max_content_length": 50_000_000, "oprf_quota_per_day": 10**9})
+                                           "max_content_length": 50_000_000, "oprf_quota_per_day": 10**9,
+                                           "validation_workers": args.validation_workers})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -115,7 +119,9 @@ def main() -> int:
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    results: dict[str, Any] = {"indicators_per_member": args.indicators, "batch": args.batch, "members": 3}
+    results: dict[str, Any] = {"indicators_per_member": args.indicators, "batch": args.batch, "members": 3,
+                               "validation_workers": settings.validation_workers,
+                               "cpus": os.cpu_count()}
     try:
         t0 = time.perf_counter()
         posted = 0

@@ -191,3 +191,27 @@ def test_probe13_failed_logins_are_throttled_before_scrypt(tmp_path: Path, monke
     finally:
         server.stop()
         storage.close()
+
+
+def test_validation_in_worker_processes_gives_the_same_verdicts() -> None:
+    import copy
+
+    from distillguard.hub.validation import Validation
+    from .hubkit import MemberCreds
+
+    who = MemberCreds("alpha", "x", "y", "identity--2b7e2a0c-9d3f-4e8a-b6c1-0f1e2d3c4b5a")
+    objs = [indicator(who, ("email", "ip", "client")[i % 3], f"s{i}") for i in range(120)]
+    bad = copy.deepcopy(objs[:6])
+    bad[0]["pattern"] = "[nope"
+    del bad[1]["valid_from"]
+    bad[2]["created"] = "yesterday"
+    bad[3] = "not an object"  # type: ignore[assignment]
+    bad[4]["id"] = 7
+    bad[5]["confidence"] = 101
+    mixed = objs + bad
+    pool = Validation(2)
+    try:
+        assert pool.errors(mixed) == Validation(1).errors(mixed)
+        assert sum(bool(e) for e in pool.errors(mixed)) == 6
+    finally:
+        pool.close()

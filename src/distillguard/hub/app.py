@@ -26,6 +26,7 @@ from distillguard.hub.limits import TAXII_MEDIA_TYPE, BodyLimitMiddleware, RateL
 from distillguard.hub.settings import HubSettings
 from distillguard.hub.storage import Member, Storage, open_storage
 from distillguard.hub.taxii import build_router
+from distillguard.hub.validation import Validation
 from distillguard.intel.policy import load_policy
 
 log = logging.getLogger("distillguard.hub")
@@ -85,11 +86,13 @@ def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
     owned = storage is None
     store = storage if storage is not None else open_storage(settings.database)
     ctx = HubContext(settings=settings, storage=store, policy=load_policy(settings.policy),
-                     limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
+                     limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                     validation=Validation(settings.validation_workers))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.validation.close()
         if owned:
             store.close()
 

@@ -23,6 +23,7 @@ from distillguard.hub import admission
 from distillguard.hub.auth import AuthError, authenticate
 from distillguard.hub.limits import RateLimiter
 from distillguard.hub.settings import HubSettings
+from distillguard.hub.validation import Validation
 from distillguard.hub.storage import Member, ObjectQuery, Storage, StoredObject, object_version
 from distillguard.intel.policy import SharingPolicy
 
@@ -78,6 +79,7 @@ class HubContext:
     storage: Storage
     policy: SharingPolicy
     limiter: RateLimiter
+    validation: Validation = field(default_factory=lambda: Validation(1))
     _cache_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     _auth_cache: dict[str, tuple[str, str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,7 +156,8 @@ class HubContext:
         """Judge, store the admitted objects atomically, persist and return the status."""
         ids = sorted({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
         verdicts = admission.judge(objects, identity_id=member.identity_id, policy=self.policy,
-                                   owners=self.storage.owners(ids), member_name=member.name)
+                                   owners=self.storage.owners(ids), member_name=member.name,
+                                   stix=self.validation.errors(objects))
         accepted = [v for v in verdicts if v.ok]
         # one object id+version posted twice in one request is stored once
         seen: set[tuple[str, str]] = set()

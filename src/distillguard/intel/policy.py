@@ -72,6 +72,7 @@ class SharingPolicy:
     source: str = ""
     _deny_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _raw_id_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _scan_cache: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def allowed_tlp_ids(self) -> frozenset[str]:
@@ -329,7 +330,23 @@ def _strings(node: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str, s
 
 
 def _scan_field(key: str, s: str, policy: SharingPolicy) -> list[tuple[str, str]]:
-    """Why one string found at ``key`` must not leave (every string goes through here)."""
+    """Why one string found at ``key`` must not leave (every string goes through here).
+
+    Memoised per (policy, key, string): a bundle repeats the same names, labels, refs and
+    timestamps in every object, and the verdict depends on nothing else.
+    """
+    cache = policy._scan_cache
+    hit = cache.get((key, s))
+    if hit is None:
+        hit = _scan_field_uncached(key, s, policy)
+        if len(cache) > 200_000:
+            cache.clear()
+        if len(s) <= 4096:
+            cache[(key, s)] = hit
+    return list(hit)
+
+
+def _scan_field_uncached(key: str, s: str, policy: SharingPolicy) -> list[tuple[str, str]]:
     if key == "<depth>":
         return [("too-deep", "nested deeper than 32 levels")]
     if key == "<key>":
