@@ -42,6 +42,8 @@ def test_members_get_equal_tokens_blind_and_every_evaluation_is_audited(hub) -> 
         assert http.post("/hub/oprf/evaluate", json={"blinded": []}).status_code == 400
     with httpx.Client(base_url=server.url, headers=JSON) as anon:
         assert anon.post("/hub/oprf/evaluate", json={"blinded": []}).status_code == 401
+    with httpx.Client(base_url=server.url, auth=("outsider", m["outsider"].password), headers=JSON) as out:
+        assert out.post("/hub/oprf/evaluate", json={"blinded": ["AAAA"]}).status_code == 403
 
 
 def test_quota_per_member_answers_429(tmp_path: Path) -> None:

@@ -257,8 +257,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
 
-        Emails, payment fingerprints, IPs and subnets are shared only as OPRF tokens from the
-        key holder (--oprf); client strings and prompt-template sketches use the keyring.
+        Emails, payment fingerprints, IPs and subnets are shared only as OPRF tokens from the key holder (--oprf);
+        client strings and prompt-template sketches use the keyring. --org must be your hub member name.
         """
         from distillguard.intel.export import export_campaigns, read_confirmed
         from distillguard.intel.hashing import load_keyring

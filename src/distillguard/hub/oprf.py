@@ -61,6 +61,9 @@ def build_oprf_router(ctx: HubContext) -> APIRouter:
     async def evaluate(request: Request) -> JSONResponse:
         """Evaluate a batch of blinded elements for the calling member (rate-limited, audited)."""
         member = await run_in_threadpool(ctx.member, request)
+        if not member.rights:
+            raise TaxiiError(403, "Forbidden", f"member {member.name} has no rights on any collection, "
+                             "so it has nothing to tokenise for")
         raw = await request.body()
         try:
             doc = json.loads(raw)
