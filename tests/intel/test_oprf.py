@@ -108,3 +108,17 @@ def test_policy_refuses_shared_key_hmacs_of_low_entropy_kinds(bundle_a: dict[str
     ind = next(o for o in b["objects"] if o["type"] == "indicator" and o["x_distillguard_kind"] == "ip")
     ind["pattern"] = f"[x-llm-api-client:ip_hmac = '{keyed_digest(world.keyring().current_key, 'ip', '10.0.0.1')}']"
     assert "pattern-reversible" in {i.code for i in check_bundle(b, load_policy())}
+
+
+def test_token_cache_across_runs_saves_evaluations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cache = str(tmp_path / "oprf-cache.sqlite")
+    t1 = LocalTransport(world.OPRF_HOLDER)
+    first = OprfClient(t1, cache_path=cache)
+    a = first.tokens([b"x1", b"x2"])
+    first.close()
+    t2 = LocalTransport(world.OPRF_HOLDER)
+    second = OprfClient(t2, cache_path=cache)
+    b = second.tokens([b"x1", b"x2", b"x3"])
+    second.close()
+    assert {k: b[k] for k in a} == a and t2.evaluations == 1  # only the new value was asked for
+    assert b"x1" not in (tmp_path / "oprf-cache.sqlite").read_bytes()  # inputs are stored hashed

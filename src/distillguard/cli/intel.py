@@ -62,7 +62,7 @@ def _endpoint(url: str, user: Optional[str], token_env: str, password_env: str) 
     return Endpoint(url, user=user, password=password, token=token)
 
 
-def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any]) -> Any:
+def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any], cache: Any = None) -> Any:
     """An OPRF client for the key holder at ``--oprf`` (or intel.oprf_url), None if neither is set."""
     url = oprf or cfg.get("oprf_url")
     if not url:
@@ -76,7 +76,9 @@ def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any]) 
         raise typer.BadParameter("OPRF key holder credentials: set $DISTILLGUARD_TAXII_TOKEN, "
                                  "or --user and $DISTILLGUARD_TAXII_PASSWORD")
     pinned = {str(k): __import__("base64").b64decode(str(v)) for k, v in (cfg.get("oprf_public_keys") or {}).items()}
-    return OprfClient(HubTransport(str(url), user=who, password=password, token=token), pinned=pinned or None)
+    cache = cfg.get("oprf_cache") or cache
+    return OprfClient(HubTransport(str(url), user=who, password=password, token=token), pinned=pinned or None,
+                      cache_path=str(cache) if cache else None)
 
 
 def _id_key(path: Path) -> bytes:
@@ -414,8 +416,13 @@ def register(app: typer.Typer) -> None:
         st_dir = Path(_need(state, "--state", cfg, "state"))
         store = IntelStore(st_dir)
         con = connect(_need(events, "--events", cfg, "events"), accounts or cfg.get("accounts"))
-        t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
-                  sketch_threshold=threshold, oprf=_oprf_client(oprf, user, cfg))
+        client = _oprf_client(oprf, user, cfg, cache=st_dir / "oprf-cache.sqlite")
+        try:
+            t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
+                      sketch_threshold=threshold, oprf=client)
+        finally:
+            if client is not None:
+                client.close()
         p = write_matches(t, out_path)
         _remember_matches(st_dir, p)
         accs = len(set(t.column("account_id").to_pylist()))

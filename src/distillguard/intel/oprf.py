@@ -158,8 +158,21 @@ class OprfClient:
     Tokens are cached per key for the life of the client, so one value costs one evaluation.
     """
 
-    def __init__(self, transport: Transport, pinned: dict[str, bytes] | None = None) -> None:
+    def __init__(self, transport: Transport, pinned: dict[str, bytes] | None = None,
+                 cache_path: str | None = None) -> None:
+        """``cache_path``: a local SQLite file remembering tokens across runs (per key id,
+        indexed by a SHA-256 of the input), so a daily match asks the key holder only about
+        values it has not seen before. It holds your own values' tokens: keep it local."""
         self.transport = transport
+        self._db = None
+        if cache_path:
+            import sqlite3
+            from pathlib import Path
+
+            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(cache_path, check_same_thread=False)
+            self._db.execute("CREATE TABLE IF NOT EXISTS tokens (key_id TEXT, input TEXT, token TEXT, "
+                             "PRIMARY KEY (key_id, input))")
         current, served = transport.keys()
         if pinned:
             for kid, pk in served.items():
@@ -179,6 +192,9 @@ class OprfClient:
         kid = key_id or self.current
         if kid not in self.public:
             raise InputError(f"the key holder does not evaluate OPRF key {kid!r}")
+        inputs = list(inputs)
+        if self._db is not None:
+            self._load_cached(kid, inputs)
         todo = sorted({i for i in inputs if (kid, i) not in self._cache})
         for start in range(0, len(todo), MAX_BATCH):
             chunk = todo[start:start + MAX_BATCH]
@@ -198,7 +214,28 @@ class OprfClient:
                 raise InputError(f"the key holder's OPRF proof does not verify under key {kid}: {e}") from None
             for item, out in zip(chunk, outputs):
                 self._cache[(kid, item)] = token_text(kid, bytes(out))
+            if self._db is not None:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)",
+                                         [(kid, _h(i), self._cache[(kid, i)]) for i in chunk])
         return {i: self._cache[(kid, i)] for i in inputs}
+
+    def _load_cached(self, kid: str, inputs: list[bytes]) -> None:
+        assert self._db is not None
+        missing = [i for i in set(inputs) if (kid, i) not in self._cache]
+        by_hash = {_h(i): i for i in missing}
+        keys = list(by_hash)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self._db.execute(f"SELECT input, token FROM tokens WHERE key_id = ? AND input IN "
+                                    f"({', '.join('?' for _ in chunk)})", [kid, *chunk]).fetchall()
+            for h, tok in rows:
+                self._cache[(kid, by_hash[h])] = tok
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def token(self, kind: str, normalised: str, key_id: str | None = None) -> str:
         data = oprf_input(kind, normalised)
@@ -241,6 +278,12 @@ class HubTransport:
         doc = self._json("POST", "/hub/oprf/evaluate",
                          json={"key_id": key_id, "blinded": [b64(b) for b in blinded]})
         return unb64(str(doc["evaluated"]))
+
+
+def _h(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def hub_base(url: str) -> str:
