@@ -17,7 +17,8 @@ its accounts was flagged), and time to the first intel-opened review. Then every
 sent is scanned with the policy's PII scanner and grepped for A's raw emails (raw and
 normalised), IPs, card fingerprints, account ids, client strings and prompt fragments.
 Emails, cards, IPs and subnets travel as OPRF tokens the hub evaluates blind (issue 10);
-the OPRF evaluations each member asked for, and export/match times, are reported too.
+the OPRF evaluations each member asked for, and export/match times, are reported too; the
+OPRF request bodies (blinded elements) are part of "every byte sent" in the leak check.
 
     python bench/bench_collective.py --seeds 0 1 2 [--events 60000] [--work /tmp/collective]
 
@@ -138,6 +139,7 @@ class Hub:
                                                "rate_limit_per_minute": 100_000, "rate_limit_burst": 10_000,
                                                "max_content_length": 50_000_000, "max_objects_per_request": 100_000})
         self.storage = SQLiteStorage(db)
+        self.oprf_sent: list[bytes] = []
         self.ids: dict[str, str] = {}
         for m in "ABC":
             self.ids[m] = f"identity--{uuid.uuid4()}"
@@ -160,10 +162,11 @@ class Hub:
         return Endpoint(self.url, user=f"provider-{m}", password=f"pw-{m}")
 
     def oprf(self, m: str) -> Any:
-        """Member m's client of the hub's OPRF key holder (emails, cards, IPs, subnets)."""
+        """Member m's client of the hub's OPRF key holder (emails, cards, IPs, subnets); every
+        request body is kept in ``self.oprf_sent`` for the leak check."""
         from distillguard.intel.oprf import HubTransport, OprfClient
 
-        return OprfClient(HubTransport(self.url, user=f"provider-{m}", password=f"pw-{m}"))
+        return OprfClient(HubTransport(self.url, user=f"provider-{m}", password=f"pw-{m}", record=self.oprf_sent))
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -277,7 +280,8 @@ def run_seed(seed: int, work: Path, events: int | None, analyst_hours: float) ->
                                    "matched_accounts": len(set(pq.read_table(m).column("account_id").to_pylist()))}
         out["oprf_evaluations"] = {name: sum(n for nm, _t, _k, n in hub.storage.oprf_usage() if nm == name)
                                    for name in ("provider-A", "provider-B", "provider-C")}
-        out["leak_check"] = leak_check(world, sent)
+        out["leak_check"] = leak_check(world, sent + hub.oprf_sent)
+        out["leak_check"]["oprf_request_bytes"] = sum(len(b) for b in hub.oprf_sent)
         out["seconds"] = round(time.perf_counter() - t0, 1)
         return out
     finally:

@@ -246,8 +246,11 @@ class HubTransport:
     """The hub's ``/hub/oprf/*`` endpoints over HTTPS (member credentials, like TAXII)."""
 
     def __init__(self, base_url: str, *, user: str | None = None, password: str | None = None,
-                 token: str | None = None, verify: bool | str = True, timeout: float = 60.0) -> None:
+                 token: str | None = None, verify: bool | str = True, timeout: float = 60.0,
+                 record: list[bytes] | None = None) -> None:
+        """``record``: if given, every request body sent is appended to it (leak checks)."""
         self.base = hub_base(base_url)
+        self.record = record
         self._auth = (user, password or "") if user and not token else None
         self._headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         self._verify, self._timeout = verify, timeout
@@ -275,8 +278,12 @@ class HubTransport:
         return str(doc["current"]), keys
 
     def evaluate(self, key_id: str, blinded: Sequence[bytes]) -> bytes:
-        doc = self._json("POST", "/hub/oprf/evaluate",
-                         json={"key_id": key_id, "blinded": [b64(b) for b in blinded]})
+        import json
+
+        body = json.dumps({"key_id": key_id, "blinded": [b64(b) for b in blinded]}).encode()
+        if self.record is not None:
+            self.record.append(body)
+        doc = self._json("POST", "/hub/oprf/evaluate", content=body, headers={"Content-Type": "application/json"})
         return unb64(str(doc["evaluated"]))
 
 
