@@ -45,3 +45,13 @@ def test_probe5_ids_are_unpredictable_to_other_members(worlds: dict[str, Any], b
 
     assert ids(b"k" * 32) == ids(b"k" * 32)  # same id key: a re-export updates the same objects
     assert not ids(b"k" * 32) & ids(b"j" * 32)
+
+
+def test_probe12_member_store_pins_identity_names(tmp_path: Path, bundle_a: dict[str, Any]) -> None:
+    store = IntelStore(tmp_path / "s")
+    store.ingest(bundle_a["objects"])
+    ident = next(o for o in bundle_a["objects"] if o["type"] == "identity" and o["name"] == "provider-a")
+    renamed = dict(ident, name="provider-b", modified="2099-01-01T00:00:00.000Z")
+    delta = store.ingest([renamed])
+    assert len(delta.refused) == 1 and "name" in delta.refused[0]
+    assert {i.source_org for i in store.indicators()} == {"provider-a"}

@@ -11,6 +11,7 @@ test costs one evaluation, visible to the consortium.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,6 +40,7 @@ def build_oprf_router(ctx: HubContext) -> APIRouter:
     router = APIRouter()
     s = ctx.settings
     state: dict[str, Any] = {}
+    quota_lock = threading.Lock()
 
     def holder() -> KeyHolder:
         current = [(k.id, k.retired) for k in ctx.storage.oprf_keys()]
@@ -80,18 +82,22 @@ def build_oprf_router(ctx: HubContext) -> APIRouter:
         key_id = doc.get("key_id") or h.current
         if not isinstance(key_id, str) or key_id not in h.keys or not h.keys[key_id].active():
             raise TaxiiError(400, "Unknown key", f"no active OPRF key {str(key_id)[:40]!r}; see /hub/oprf/keys")
-        since = format_ts(datetime.now(timezone.utc) - timedelta(days=1))
-        used = sum(n for *_, n in ctx.storage.oprf_usage(member.name, since))
-        if used + len(blinded_text) > s.oprf_quota_per_day:
-            raise TaxiiError(429, "OPRF quota exceeded",
-                             f"member {member.name} used {used} of {s.oprf_quota_per_day} evaluations in 24 h; "
-                             f"this request asks for {len(blinded_text)}", {"Retry-After": "3600"})
         try:
             blinded = [unb64(b) for b in blinded_text]
+        except InputError as e:
+            raise TaxiiError(400, "Bad blinded element", str(e)) from None
+        with quota_lock:  # check and record together: concurrent requests cannot overrun the quota
+            since = format_ts(datetime.now(timezone.utc) - timedelta(days=1))
+            used = sum(n for *_, n in ctx.storage.oprf_usage(member.name, since))
+            if used + len(blinded) > s.oprf_quota_per_day:
+                raise TaxiiError(429, "OPRF quota exceeded",
+                                 f"member {member.name} used {used} of {s.oprf_quota_per_day} evaluations in 24 h; "
+                                 f"this request asks for {len(blinded)}", {"Retry-After": "3600"})
+            ctx.storage.record_oprf(member.name, key_id, len(blinded))  # recorded as asked, before evaluating
+        try:
             out = await run_in_threadpool(h.evaluate, key_id, blinded)
         except InputError as e:
             raise TaxiiError(400, "Bad blinded element", str(e)) from None
-        ctx.storage.record_oprf(member.name, key_id, len(blinded))
         return JSONResponse({"key_id": key_id, "count": len(blinded), "evaluated": b64(out),
                              "quota_left": s.oprf_quota_per_day - used - len(blinded)})
 

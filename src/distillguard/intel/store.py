@@ -123,6 +123,12 @@ class IntelStore:
                     continue
             old = self.objects.get(oid)
             mod = obj.get("modified", obj.get("created", ""))
+            if (old is not None and obj.get("type") == "identity" and old.get("name") != obj.get("name")
+                    and oid not in self.trusted_keys):
+                # names are pinned at first sight: a "renamed" identity could pass one member off
+                # as another (a member whose key is pinned may rename, signed)
+                delta.refused.append(f"{oid}: identity name change refused (names are pinned at first sight)")
+                continue
             if old is not None and old.get("created_by_ref") != obj.get("created_by_ref"):
                 # an id belongs to its first creator: a "new version" (a revocation, say) by
                 # anyone else is a forgery, whichever collection or server it came through
