@@ -16,6 +16,9 @@ that provider), exchanges harvested before detection (the actor's requests befor
 its accounts was flagged), and time to the first intel-opened review. Then every byte
 sent is scanned with the policy's PII scanner and grepped for A's raw emails (raw and
 normalised), IPs, card fingerprints, account ids, client strings and prompt fragments.
+Emails, cards, IPs and subnets travel as OPRF tokens the hub evaluates blind (issue 10);
+the OPRF evaluations each member asked for, and export/match times, are reported too; the
+OPRF request bodies (blinded elements) are part of "every byte sent" in the leak check.
 
     python bench/bench_collective.py --seeds 0 1 2 [--events 60000] [--work /tmp/collective]
 
@@ -136,6 +139,7 @@ class Hub:
                                                "rate_limit_per_minute": 100_000, "rate_limit_burst": 10_000,
                                                "max_content_length": 50_000_000, "max_objects_per_request": 100_000})
         self.storage = SQLiteStorage(db)
+        self.oprf_sent: list[bytes] = []
         self.ids: dict[str, str] = {}
         for m in "ABC":
             self.ids[m] = f"identity--{uuid.uuid4()}"
@@ -156,6 +160,13 @@ class Hub:
         from distillguard.intel.taxii import Endpoint
 
         return Endpoint(self.url, user=f"provider-{m}", password=f"pw-{m}")
+
+    def oprf(self, m: str) -> Any:
+        """Member m's client of the hub's OPRF key holder (emails, cards, IPs, subnets); every
+        request body is kept in ``self.oprf_sent`` for the leak check."""
+        from distillguard.intel.oprf import HubTransport, OprfClient
+
+        return OprfClient(HubTransport(self.url, user=f"provider-{m}", password=f"pw-{m}", record=self.oprf_sent))
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -240,29 +251,37 @@ def run_seed(seed: int, work: Path, events: int | None, analyst_hours: float) ->
     keyring = parse_keyring(keyring_toml("k1", {"k1": uuid.uuid4().hex * 2}))
     hub = Hub(w / "hub.sqlite")
     try:
+        t_exp = time.perf_counter()
         bundle, rep = export_campaigns(base["A"], confirmed, world / "A" / "events.parquet",
                                        world / "A" / "accounts.parquet", keyring,
                                        ExportOptions(org="provider-A", identity_id=hub.ids["A"]),
-                                       load_policy())
+                                       load_policy(), oprf=hub.oprf("A"))
+        export_s = time.perf_counter() - t_exp
         audit = AuditLog(w / "audit-A")
         res = push(bundle, hub.endpoint("A"), load_policy(), audit)
         sent = [(audit.folder / "sent" / f"{e['payload_sha256']}.json").read_bytes() for e in audit.entries()]
         out: dict[str, Any] = {"seed": seed, "confirmed_campaigns": len(confirmed), "indicators": rep.indicators,
                                "indicators_by_kind": rep.by_kind, "held_back": rep.held_back,
                                "hub_accepted": res.success, "hub_refused": res.failure,
-                               "shared_at": shared_at.isoformat(), "providers": {}}
+                               "shared_at": shared_at.isoformat(), "export_s": round(export_s, 2),
+                               "providers": {}}
         for p in "BC":
             store = IntelStore(w / f"state-{p}")
             pull(hub.endpoint(p), store)
             con = connect(world / p / "events.parquet", world / p / "accounts.parquet")
-            m = write_matches(match(store.indicators(), con, keyring), w / f"matches-{p}.parquet")
+            t_m = time.perf_counter()
+            m = write_matches(match(store.indicators(), con, keyring, oprf=hub.oprf(p)), w / f"matches-{p}.parquet")
+            out.setdefault("match_s", {})[p] = round(time.perf_counter() - t_m, 2)
             with_intel = first_flags(scan(world / p, w / f"scan-{p}-intel", m))
             eff = {a: _eff(flags0[p].get(a), with_intel.get(a), shared_at) for a in flags0[p]}
             reviews = intel_reviews(world, p, m, shared_at)
             out["providers"][p] = {"without_sharing": metrics(world, p, flags0[p], {}),
                                    "with_sharing": metrics(world, p, eff, reviews),
                                    "matched_accounts": len(set(pq.read_table(m).column("account_id").to_pylist()))}
-        out["leak_check"] = leak_check(world, sent)
+        out["oprf_evaluations"] = {name: sum(n for nm, _t, _k, n in hub.storage.oprf_usage() if nm == name)
+                                   for name in ("provider-A", "provider-B", "provider-C")}
+        out["leak_check"] = leak_check(world, sent + hub.oprf_sent)
+        out["leak_check"]["oprf_request_bytes"] = sum(len(b) for b in hub.oprf_sent)
         out["seconds"] = round(time.perf_counter() - t0, 1)
         return out
     finally:
@@ -289,6 +308,8 @@ def main() -> None:
         results.append(r)
         print(json.dumps(r, indent=1, default=str), flush=True)
     doc = {"bench": "collective", "machine": "2 shared cores (contended)", "events": a.events,
+           "identifiers": "emails, cards, IPs, subnets as RFC 9497 OPRF tokens from the hub; client strings "
+                          "and template sketches under the consortium keyring",
            "analyst_hours": a.analyst_hours, "seeds": results, "summary": summarise(results)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=1, default=str))

@@ -88,6 +88,8 @@ class ServiceConfig(_Section):
     max_body_bytes: int = Field(8_000_000, gt=0, description="larger request bodies get 413")
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts get 422")
     history: int = Field(20, gt=0, description="decisions returned by GET /v1/accounts/{id}")
+    admin_token: str | None = Field(None, min_length=16, description="Bearer token for /v1/feedback, /v1/accounts and "
+                                    "/v1/admin/*; unset: those endpoints refuse (also $DISTILLGUARD_ADMIN_TOKEN)")
 
 
 class IntelConfig(_Section):

@@ -78,7 +78,8 @@ def pattern(kind: str, secret: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    return f"[{vocab.CLIENT_SCO_TYPE}:{vocab.KIND_PROPERTY[kind]} = 'k2026a:{digest}']"
+    key_id = "oprf-test1" if kind in ("email", "payment", "ip", "subnet") else "k2026a"
+    return f"[{vocab.CLIENT_SCO_TYPE}:{vocab.KIND_PROPERTY[kind]} = '{key_id}:{digest}']"
 
 
 def indicator(creds: MemberCreds, kind: str, secret: str, *, category: str = "confirmed", derived: bool = False,

@@ -25,6 +25,7 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def bundle_a(worlds: dict[str, Any]) -> dict[str, Any]:
     bundle, rep = export_campaigns(worlds["findings_a"], ["c1"], worlds["a"]["events"], worlds["a"]["accounts"],
-                                   world.keyring(), ExportOptions(org="provider-a"), load_policy())
+                                   world.keyring(), ExportOptions(org="provider-a"), load_policy(),
+                                   oprf=world.oprf())
     assert not rep.policy_issues and not rep.stix_errors
     return bundle

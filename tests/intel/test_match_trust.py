@@ -45,7 +45,7 @@ def _as_member(bundle: dict[str, Any], org: str) -> dict[str, Any]:
 
 def _matches(tmp_path: Path, worlds: dict[str, Any], *bundles: dict[str, Any]) -> pa.Table:
     con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
-    return match(_store(tmp_path, *bundles).indicators(), con, world.keyring())
+    return match(_store(tmp_path, *bundles).indicators(), con, world.keyring(), oprf=world.oprf())
 
 
 def test_match_finds_the_attacker_at_b(tmp_path: Path, worlds: dict[str, Any], bundle_a: dict[str, Any]) -> None:
@@ -107,7 +107,7 @@ def test_retracted_disputed_false_positive_never_act(tmp_path: Path, worlds: dic
     delta = st.ingest(revoked["objects"] + revoked_c["objects"])
     assert delta.retracted and delta.updated
     con = connect(worlds["b"]["events"], worlds["b"]["accounts"])
-    m = match(st.indicators(), con, world.keyring())
+    m = match(st.indicators(), con, world.keyring(), oprf=world.oprf())
     assert m.num_rows and all(m.column("revoked").to_pylist())
     d = {r["account_id"]: r for r in decide(m).to_pylist()}
     assert d["b-atk-0"]["action"] == "none" and d["b-atk-0"]["retracted"]
@@ -117,7 +117,7 @@ def test_retracted_disputed_false_positive_never_act(tmp_path: Path, worlds: dic
     st2.ingest(bundle_a["objects"] + corroborating["objects"])
     ids = [o["id"] for o in bundle_a["objects"] + corroborating["objects"] if o["type"] == "indicator"]
     st2.ingest([false_positive_opinion(i, "provider-d") for i in ids])
-    d2 = {r["account_id"]: r for r in decide(match(st2.indicators(), con, world.keyring())).to_pylist()}
+    d2 = {r["account_id"]: r for r in decide(match(st2.indicators(), con, world.keyring(), oprf=world.oprf())).to_pylist()}
     assert d2["b-atk-0"]["action"] == "none"
     # expired indicators do nothing either
     d3 = decide(_matches(tmp_path / "x", worlds, bundle_a), now=datetime.now(timezone.utc) + timedelta(days=400))

@@ -112,3 +112,79 @@ def test_uuid_digit_runs_are_not_cards() -> None:
     # found by the collective bench: a Luhn-valid digit run inside a random sighting id
     assert scan_text("sighting--34007043-5928-4673-b723-29f8d00ce316", POLICY) == []
     assert [c for c, _ in scan_text("paid with 4111-1111-1111-1111", POLICY)] == ["pii-card"]
+
+
+PROMPT_2K = ("You are a meticulous tutor. Solve the following olympiad problem step by step, "
+             "showing every intermediate result before the final answer. ") * 15
+
+
+@pytest.mark.parametrize("where,code", [
+    ("labels", "free-text"),
+    ("external_references.description", "free-text"),
+    ("external_references.external_id", "free-text"),
+    ("extensions.key", "key-form"),
+    ("extensions.value", "free-text"),
+])
+def test_probe6_prompts_hidden_anywhere_are_refused_with_their_path(bundle_a: dict[str, Any], where: str,
+                                                                    code: str) -> None:
+    b = copy.deepcopy(bundle_a)
+    i = b["objects"].index(_indicator(b))
+    ind = b["objects"][i]
+    ext = vocab.CLIENT_EXTENSION_ID
+    if where == "labels":
+        ind["labels"].append(PROMPT_2K)
+        path = f"objects[{i}].labels[2]"
+    elif where.startswith("external_references"):
+        ind.setdefault("external_references", []).append({"source_name": "note", where.split(".")[1]: PROMPT_2K})
+        path = f"objects[{i}].external_references[0].{where.split('.')[1]}"
+    elif where == "extensions.key":
+        ind["extensions"][ext]["x_" + PROMPT_2K] = True
+        path = f"objects[{i}].extensions.{ext}.<key>"
+    else:
+        ind["extensions"][ext]["x_note"] = {"deep": [{"deeper": PROMPT_2K}]}
+        path = f"objects[{i}].extensions.{ext}.x_note.deep[0].deeper"
+    issues = check_bundle(b, POLICY)
+    assert any(x.code == code and x.path == path for x in issues), [str(x) for x in issues]
+    assert all("meticulous" not in str(x) for x in issues)  # refusals never echo the text
+
+
+@pytest.mark.parametrize("value,code", [
+    ("acct_9f8e7d6c", "raw-id"),
+    ("shared by fp_card_attacker_777", "raw-id"),
+    ("host_10.28.64.202", "pii-ip"),
+    ("ip-10-28-64-202", "pii-ip"),
+    ("node_10_28_64_202", "pii-ip"),
+    ("john＠example.com", "pii-email"),
+    ("ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ", "pii-email"),
+    ("john [at] example [dot] com", "pii-email"),
+    ("jo\u200bhn@exa\u200bmple.com", "pii-email"),
+    ("２０３．０．１１３．７", "pii-ip"),
+])
+def test_probe6_disguised_identifiers_are_refused(bundle_a: dict[str, Any], value: str, code: str) -> None:
+    for field in ("name", "labels", "x_distillguard_detector"):
+        b = copy.deepcopy(bundle_a)
+        ind = _indicator(b)
+        if field == "labels":
+            ind["labels"] = [value]
+        else:
+            ind[field] = value
+        assert code in codes(b), (field, value, codes(b))
+
+
+def test_probe6_keys_are_scanned_too(bundle_a: dict[str, Any]) -> None:
+    b = copy.deepcopy(bundle_a)
+    _indicator(b)["extensions"][vocab.CLIENT_EXTENSION_ID]["john.doe@gmail.com"] = 1
+    found = codes(b)
+    assert {"pii-email", "key-form"} <= found
+
+
+def test_raw_id_patterns_come_from_the_policy() -> None:
+    from importlib import resources
+
+    text = resources.files("distillguard.intel").joinpath("default_policy.toml").read_text()
+    mine = parse_policy(text.replace("[types]", 'raw_id_patterns = ["usr-[0-9]{5,}"]\n[types]', 1)
+                        .replace("[policy]", "[policy]", 1))
+    assert [c for c, _ in scan_text("see usr-123456", mine)] == ["raw-id"]
+    assert scan_text("see acct_12345", mine) == []
+    with pytest.raises(ConfigError):
+        parse_policy(text.replace("[types]", 'raw_id_patterns = ["(unclosed"]\n[types]', 1))

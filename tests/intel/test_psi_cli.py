@@ -54,7 +54,11 @@ def test_cli_export_check_match_decide(tmp_path: Path, worlds: dict[str, Any]) -
                             "--events", str(worlds["a"]["events"]), "--accounts", str(worlds["a"]["accounts"]),
                             "--keyring", str(kr), "--org", "provider-a", "--out", str(bundle)])
     assert r.exit_code == 0, r.output
-    assert "10 indicator(s)" in r.output.replace("\n", " ")
+    flat = " ".join(r.output.split())
+    # no --oprf: emails, cards, IPs and subnets are held back, never hashed under the shared key
+    assert "2 indicator(s)" in flat and "no OPRF key holder" in flat
+    assert not any(json.loads(bundle.read_text())["objects"][i].get("x_distillguard_kind") in ("email", "ip")
+                   for i in range(len(json.loads(bundle.read_text())["objects"])))
     assert runner.invoke(app, ["intel", "check", str(bundle)]).exit_code == 0
     doc = json.loads(bundle.read_text())
     doc["objects"][-1]["x_note"] = "call me at 203.0.113.9"
@@ -106,14 +110,13 @@ def test_cli_keygen_and_rotation(tmp_path: Path) -> None:
 def test_artefacts_shared_with_innocent_customers_are_held_back(tmp_path: Path, worlds: dict[str, Any]) -> None:
     """At B an innocent customer shares a NAT address with the attacker: that IP must not be shared."""
     from distillguard.intel.export import export_campaigns
-    from distillguard.intel.hashing import digest
     from distillguard.intel.policy import load_policy
     from distillguard.intel.stix import ExportOptions
 
     fb = world.findings_for("b", tmp_path)
     bundle, rep = export_campaigns(fb, ["c1"], worlds["b"]["events"], worlds["b"]["accounts"], world.keyring(),
-                                   ExportOptions(org="provider-b"), load_policy())
+                                   ExportOptions(org="provider-b"), load_policy(), oprf=world.oprf())
     assert any(k.startswith("ip") for k in rep.held_back) and any(k.startswith("subnet") for k in rep.held_back)
-    nat = digest(world.keyring(), "ip", "203.0.113.10")
+    nat = world.token("ip", "203.0.113.10")
     assert nat and nat not in json.dumps(bundle)
-    assert digest(world.keyring(), "ip", "203.0.113.11") in json.dumps(bundle)
+    assert world.token("ip", "203.0.113.11") in json.dumps(bundle)

@@ -107,3 +107,44 @@ def test_cli_audit_verify_ok(tmp_path: Path) -> None:
     log = _log(tmp_path)
     res = CliRunner().invoke(app, ["intel", "audit", "verify", str(log.folder)])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("tamper", ["drop-last", "drop-last-two", "empty", "delete-file"])
+def test_probe8_truncation_from_the_end_is_detected(tmp_path: Path, tamper: str) -> None:
+    log = _log(tmp_path)
+    lines = log.path.read_text().splitlines()
+    if tamper == "drop-last":
+        log.path.write_text("\n".join(lines[:-1]) + "\n")
+    elif tamper == "drop-last-two":
+        log.path.write_text("\n".join(lines[:-2]) + "\n")
+    elif tamper == "empty":
+        log.path.write_text("")
+    else:
+        log.path.unlink()
+    with pytest.raises(AuditTamperedError, match="removed from the end|emptied"):
+        log.verify()
+    res = CliRunner().invoke(app, ["intel", "audit", "verify", str(log.folder)])
+    assert res.exit_code == 2, res.output
+
+
+def test_probe8_keyed_head_cannot_be_rewritten_for_a_shorter_log(tmp_path: Path) -> None:
+    from distillguard.intel.audit import AuditLog
+
+    key = b"\x07" * 32
+    keyed = AuditLog(tmp_path / "audit", key=key)
+    policy = load_policy()
+    for i in range(3):
+        keyed.append(action="push", payload=f'{{"n": {i}}}'.encode(), destination="https://hub/x/", policy=policy)
+    keyed.verify()
+    lines = keyed.path.read_text().splitlines()
+    keyed.path.write_text("\n".join(lines[:-1]) + "\n")
+    last = json.loads(lines[-2])
+    # the attacker rewrites HEAD to match the shortened log, but has no key
+    keyed.head_path.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"], "mac": "00" * 32}))
+    with pytest.raises(AuditTamperedError, match="MAC"):
+        keyed.verify()
+    AuditLog(tmp_path / "audit").verify()  # without the key only consistency is checked (documented)
+    kf = tmp_path / "audit.key"
+    kf.write_text(key.hex())
+    res = CliRunner().invoke(app, ["intel", "audit", "verify", str(keyed.folder), "--audit-key", str(kf)])
+    assert res.exit_code == 2 and "MAC" in res.output

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from distillguard.findings import Campaign, Findings, account_table, write_findings
-from distillguard.intel.hashing import Keyring, keyring_toml, parse_keyring
+from distillguard.intel.hashing import Keyring, keyring_toml, parse_keyring, tokenise
+from distillguard.intel.oprf import KeyHolder, LocalTransport, OprfClient, OprfKey
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, conform
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -31,6 +32,20 @@ BENIGN = ["hey can you help me plan a birthday party for my son", "translate bon
 CARD = "fp_card_attacker_777"
 SECRET_K1 = "11" * 32
 SECRET_K2 = "22" * 32
+
+
+# the consortium's OPRF key holder, in process (the hub plays it in test_taxii_hub.py)
+OPRF_HOLDER = KeyHolder([OprfKey("oprf-test1", b"\x33" * 32, "2026-01-01T00:00:00.000000Z")])
+
+
+def oprf() -> OprfClient:
+    """A member's OPRF client talking to the in-process key holder (real RFC 9497 protocol)."""
+    return OprfClient(LocalTransport(OPRF_HOLDER))
+
+
+def token(kind: str, raw: str, client: OprfClient | None = None) -> str:
+    """The OPRF token a member would share for a raw low-entropy value."""
+    return tokenise(keyring(), kind, [raw], client or oprf())[raw][0]
 
 
 def keyring(current: str = "k1", with_previous: bool = False) -> Keyring:

@@ -22,16 +22,19 @@ from distillguard.testing.server import ThreadedServer, free_port
 
 from .worlds import T0  # noqa: F401  (re-exported for tests)
 
+ADMIN_TOKEN = "test-admin-token-0123456789"  # service.admin_token for /v1/feedback and /v1/admin/*
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 
 
 @contextmanager
 def thread_server(overrides: list[str], store: StateStore | None = None) -> Iterator[httpx.Client]:
     """Run the app in a uvicorn thread; yields a client; shuts down gracefully (flush)."""
-    settings = load_config(None, overrides)
+    settings = load_config(None, [f"service.admin_token='{ADMIN_TOKEN}'", *overrides])
     app = create_app(settings, store=store)
     srv = ThreadedServer(app, log_level="error", loop="asyncio", http="h11")
-    client = httpx.Client(base_url=srv.url, timeout=10)
+    client = httpx.Client(base_url=srv.url, timeout=10, headers=ADMIN)
     try:
         yield client
     finally:
@@ -51,7 +54,7 @@ class Proc:
     def __init__(self, overrides: list[str]) -> None:
         self.port = free_port()
         args = [sys.executable, "-c", "from distillguard.cli import main; main()", "serve", "--port", str(self.port)]
-        for o in overrides:
+        for o in [f"service.admin_token='{ADMIN_TOKEN}'", *overrides]:
             args += ["--set", o]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.log = tempfile.TemporaryFile()
@@ -71,7 +74,7 @@ class Proc:
             time.sleep(0.1)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+        return httpx.Client(base_url=self.url, timeout=10, headers=ADMIN)
 
     def kill(self) -> None:
         self.p.kill()

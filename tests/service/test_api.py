@@ -8,6 +8,10 @@ from pathlib import Path
 
 import httpx
 
+from distillguard.config import load_config
+from distillguard.service.app import create_app
+from distillguard.testing.server import ThreadedServer
+
 from .conftest import thread_server
 from .worlds import T0, chat_user, enterprise, event, harvester
 
@@ -143,3 +147,24 @@ def test_metrics_parse(server: httpx.Client) -> None:
     assert samples['distillguard_requests_total{endpoint="/v1/events",code="400"}'] == 1
     assert samples['distillguard_decision_latency_seconds_bucket{le="+Inf"}'] == samples["distillguard_decision_latency_seconds_count"]
     assert samples["distillguard_accounts_in_memory"] == 1
+
+
+def test_admin_and_feedback_need_the_admin_token(tmp_path: Path) -> None:
+    """Issue 10 probe 9: without the token nobody reaching the port can unblock a harvester."""
+    with thread_server([f"service.state_path='{tmp_path / 's.db'}'"]) as c:
+        fb = {"account_id": "eve", "verdict": "false_positive"}
+        for path, body in (("/v1/feedback", fb), ("/v1/admin/reload", None), ("/v1/admin/flush", None)):
+            r = c.post(path, json=body, headers={"Authorization": ""})
+            assert r.status_code == 401 and "admin token" in r.json()["error"], (path, r.text)
+            assert c.post(path, json=body, headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}).status_code == 401
+            assert c.post(path, json=body).status_code == 200  # the client sends the configured token
+        assert c.post("/v1/events", json=event("r1", "eve", T0, "hi"), headers={"Authorization": ""}).status_code == 200
+    # no token configured: the endpoints are off, not open
+    settings = load_config(None, [f"service.state_path='{tmp_path / 't.db'}'"])
+    srv = ThreadedServer(create_app(settings), log_level="error")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            r = c.post("/v1/admin/reload")
+            assert r.status_code == 403 and "service.admin_token" in r.json()["error"]
+    finally:
+        srv.stop()

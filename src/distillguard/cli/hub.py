@@ -4,6 +4,8 @@
     distillguard hub add-member NAME --config hub.toml ...  credentials, identity and rights
     distillguard hub members --config hub.toml              list members (never secrets)
     distillguard hub serve --config hub.toml [--host --port --ssl-certfile --ssl-keyfile]
+    distillguard hub oprf-rotate --config hub.toml          new OPRF key; old ones retire later
+    distillguard hub oprf-usage --config hub.toml           OPRF evaluations per member
 """
 
 from __future__ import annotations
@@ -34,12 +36,16 @@ def register(app: typer.Typer) -> None:
     @hub.command("init")
     @friendly_errors
     def init(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-        """Create (or upgrade) the hub database named by hub.database."""
+        """Create (or upgrade) the hub database named by hub.database, with a first OPRF key."""
         from distillguard.hub.storage import open_storage
+
+        from distillguard.intel.oprf import new_key
 
         hs = _hub_settings(config, set_)
         store = open_storage(hs.database)
         n = len(store.list_members())
+        if not store.oprf_keys():
+            store.save_oprf_key(new_key())
         store.close()
         console.print(f"[green]hub database ready:[/] {hs.database} ({n} member(s), "
                       f"{len(hs.collections)} collection(s))")
@@ -59,14 +65,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create or replace a member; prints its password and API token ONCE (only hashes are stored).
 
-        Without --read/--write the member may read and write every collection.
+        Without --read and --write the member may read and write every collection. Give
+        either and the member gets exactly what you list: --read '*' alone makes a
+        read-only member, --write ID alone a write-only one. Replacing a member (new
+        password, fewer rights) takes effect on its next request.
         """
         from distillguard.hub.auth import default_identity, hash_password, hash_token, new_token, parse_rights
         from distillguard.hub.storage import Member, open_storage
 
         hs = _hub_settings(config, set_)
         known = {c.id for c in hs.collections} | {"*"}
-        rights = parse_rights(read if read is not None else ["*"], write if write is not None else ["*"])
+        if read is None and write is None:
+            read, write = ["*"], ["*"]
+        rights = parse_rights(read or [], write or [])
         unknown = sorted(set(rights) - known)
         if unknown:
             raise ConfigError(f"unknown collection(s) {unknown}; known: {sorted(known)}", source="--read/--write")
@@ -99,6 +110,56 @@ def register(app: typer.Typer) -> None:
         finally:
             store.close()
 
+    @hub.command("oprf-rotate")
+    @friendly_errors
+    def oprf_rotate(
+        retire_after_days: float = typer.Option(180.0, help="Keep evaluating the old key(s) this many days so "
+                                                "indicators made under them still match (the longest "
+                                                "indicator TTL is 180 days)."),
+        config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+    ) -> None:
+        """Start a new OPRF key (the current one for new exports); schedule the old ones' retirement.
+
+        Members re-fetch /hub/oprf/keys on their next export or match; pin the new public key
+        it prints if you pin keys (intel.oprf_public_keys).
+        """
+        from datetime import datetime, timedelta, timezone
+
+        from distillguard.hub.storage import format_ts, open_storage
+        from distillguard.intel.oprf import b64, new_key
+
+        store = open_storage(_hub_settings(config, set_).database)
+        try:
+            retire = format_ts(datetime.now(timezone.utc) + timedelta(days=retire_after_days))
+            for k in store.oprf_keys():
+                if k.retired is None or k.retired > retire:
+                    store.save_oprf_key(k.__class__(k.id, k.seed, k.created, retire))
+                    console.print(f"key {k.id}: evaluated until {retire}")
+            key = new_key()
+            store.save_oprf_key(key)
+        finally:
+            store.close()
+        console.print(f"[green]new current OPRF key[/] {key.id}")
+        out.print(f"public_key={b64(key.public_key())}")
+
+    @hub.command("oprf-usage")
+    @friendly_errors
+    def oprf_usage(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """OPRF evaluations per member (the audit trail of who asked the key holder how often)."""
+        from distillguard.hub.storage import open_storage
+
+        store = open_storage(_hub_settings(config, set_).database)
+        try:
+            totals: dict[str, list[int]] = {}
+            for name, _ts, _kid, n in store.oprf_usage():
+                t = totals.setdefault(name, [0, 0])
+                t[0] += 1
+                t[1] += n
+            for name, (reqs, evals) in sorted(totals.items()):
+                out.print(f"{name}\t{reqs} request(s)\t{evals} evaluation(s)")
+        finally:
+            store.close()
+
     @hub.command("serve")
     @friendly_errors
     def serve(
@@ -112,11 +173,12 @@ def register(app: typer.Typer) -> None:
         """Serve TAXII 2.1 at /taxii2/ (plus /hub/metrics and /hub/indicators).
 
         HTTP Basic and tokens are refused over plain HTTP unless hub.allow_insecure_http is
-        true; behind a TLS-terminating proxy, run with FORWARDED_ALLOW_IPS set for it.
+        true; behind a TLS-terminating proxy, set hub.forwarded_allow_ips to the proxy's
+        address (X-Forwarded-* headers from anyone else are ignored).
         """
         import uvicorn
 
-        from distillguard.hub.app import create_app
+        from distillguard.hub.app import create_app, uvicorn_options
 
         hs = _hub_settings(config, set_)
         cert = str(ssl_certfile) if ssl_certfile else hs.ssl_certfile
@@ -133,4 +195,4 @@ def register(app: typer.Typer) -> None:
         scheme = "https" if cert else "http"
         console.print(f"[green]hub serving[/] {scheme}://{host or hs.host}:{port or hs.port}/taxii2/")
         uvicorn.run(application, host=host or hs.host, port=port or hs.port, ssl_certfile=cert, ssl_keyfile=key,
-                    log_level="info", proxy_headers=True)
+                    log_level="info", **uvicorn_options(hs))

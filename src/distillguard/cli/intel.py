@@ -10,6 +10,7 @@
     intel retract INDICATOR_ID --from BUNDLE --out BUNDLE / intel dispute INDICATOR_ID --out BUNDLE
     intel audit verify DIR / intel audit show DIR
     intel psi request|respond|result                      member-to-member PSI for emails
+    intel misp export BUNDLE --out EVENT / intel misp import EVENT --state DIR
 """
 
 from __future__ import annotations
@@ -61,6 +62,88 @@ def _endpoint(url: str, user: Optional[str], token_env: str, password_env: str) 
     return Endpoint(url, user=user, password=password, token=token)
 
 
+def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any], cache: Any = None) -> Any:
+    """An OPRF client for the key holder at ``--oprf`` (or intel.oprf_url), None if neither is set."""
+    url = oprf or cfg.get("oprf_url")
+    if not url:
+        return None
+    from distillguard.intel.oprf import HubTransport, OprfClient
+
+    token = os.environ.get("DISTILLGUARD_TAXII_TOKEN")
+    password = os.environ.get("DISTILLGUARD_TAXII_PASSWORD")
+    who = user or cfg.get("user")
+    if not token and not (who and password):
+        raise typer.BadParameter("OPRF key holder credentials: set $DISTILLGUARD_TAXII_TOKEN, "
+                                 "or --user and $DISTILLGUARD_TAXII_PASSWORD")
+    pinned = {str(k): __import__("base64").b64decode(str(v)) for k, v in (cfg.get("oprf_public_keys") or {}).items()}
+    cache = cfg.get("oprf_cache") or cache
+    return OprfClient(HubTransport(str(url), user=who, password=password, token=token), pinned=pinned or None,
+                      cache_path=str(cache) if cache else None)
+
+
+def _id_key(path: Path) -> bytes:
+    """The member's private id key: 32 random bytes in a hex file, created on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+        console.print(f"[green]new id key:[/] {path} (keep it: re-exports with it update the same objects)")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        raise InputError("id key file must hold hex", source=str(path)) from None
+    if len(key) < 16:
+        raise InputError("id key must be at least 16 bytes", source=str(path))
+    return key
+
+
+SigningKeyOpt = typer.Option(None, "--signing-key", help="Your Ed25519 signing key file (intel signing-key): every "
+                             "object you author is signed, so members who pin your public key refuse forgeries "
+                             "even through a standard TAXII server.")
+
+
+def _signing_key(path: Any) -> Any:
+    if not path:
+        return None
+    from distillguard.intel.signing import SigningKey
+
+    return SigningKey.load(path)
+
+
+def _trusted_keys(path: Optional[Path], cfg: dict[str, Any]) -> dict[str, str]:
+    keys = dict(cfg.get("trusted_keys") or {})
+    if path is not None:
+        from distillguard.config import parse_toml
+
+        if not path.exists():
+            raise InputError("trusted keys file not found", source=str(path))
+        keys.update({str(k): str(v) for k, v in parse_toml(path.read_text(), str(path)).items()})
+    return keys
+
+
+AuditKeyOpt = typer.Option(None, "--audit-key", help="Key file that MACs the audit log's HEAD (keep it outside the "
+                           "audit folder; created on first push). With it, a shortened log cannot be given a valid HEAD.")
+
+
+def _audit_key(path: Any, *, create: bool) -> bytes | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not p.exists():
+        if not create:
+            raise InputError("audit key file not found", source=str(p))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(secrets.token_hex(32) + "\n")
+        p.chmod(0o600)
+    try:
+        return bytes.fromhex(p.read_text().strip())
+    except ValueError:
+        raise InputError("audit key file must hold hex", source=str(p)) from None
+
+
+OprfOpt = typer.Option(None, "--oprf", help="URL of the consortium's OPRF key holder (the hub, e.g. https://hub:8443): "
+                       "emails, cards, IPs and subnets become OPRF tokens it evaluates blind. Without it they are "
+                       "held back. Credentials as for push (--user, $DISTILLGUARD_TAXII_PASSWORD or _TOKEN).")
 UrlOpt = typer.Option(None, "--url", help="TAXII 2.1 collection URL (…/<api-root>/collections/<id>/).")
 UserOpt = typer.Option(None, "--user", help="HTTP Basic user (password from $DISTILLGUARD_TAXII_PASSWORD).")
 
@@ -73,6 +156,39 @@ def register(app: typer.Typer) -> None:
     intel.add_typer(audit_app, name="audit")
     psi_app = typer.Typer(help="Private set intersection with one other member (emails).", no_args_is_help=True)
     intel.add_typer(psi_app, name="psi")
+    misp_app = typer.Typer(help="Share with and from MISP (distillguard object templates; docs/intel.md).",
+                           no_args_is_help=True)
+    intel.add_typer(misp_app, name="misp")
+
+    @misp_app.command("export")
+    @friendly_errors
+    def misp_export(bundle: Path = typer.Argument(..., help="A distillguard bundle (export, retraction, dispute)."),
+                    out_path: Path = typer.Option(..., "--out", help="MISP event JSON to write ({\"Event\": …}).")) -> None:
+        """Bundle -> MISP event: indicators and opinions as distillguard-indicator / -opinion objects
+        (retractions keep revoked=true and to_ids=false)."""
+        from distillguard.intel.misp import bundle_to_misp
+
+        ev = bundle_to_misp(_load_json(bundle))
+        out_path.write_text(json.dumps(ev, indent=1))
+        console.print(f"[green]MISP event:[/] {out_path}: {len(ev['Event']['Object'])} object(s); templates in "
+                      "distillguard/intel/misp_templates/")
+
+    @misp_app.command("import")
+    @friendly_errors
+    def misp_import(event: Path = typer.Argument(..., help="A MISP event JSON ({\"Event\": …}) with distillguard objects."),
+                    state: Optional[Path] = typer.Option(None, "--state", help="Local intel state folder."),
+                    config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """MISP event -> the local intel store (as if pulled): retractions and disputes are reported."""
+        from distillguard.intel.misp import misp_to_objects
+        from distillguard.intel.store import IntelStore
+
+        cfg = _intel_cfg(config, set_)
+        st_dir = Path(_need(state, "--state", cfg, "state"))
+        store = IntelStore(st_dir, trusted_keys=_trusted_keys(None, cfg))
+        d = store.ingest(misp_to_objects(_load_json(event)))
+        store.save()
+        console.print(f"[green]imported[/] {d.new} new, {d.updated} updated, {d.unchanged} unchanged")
+        _report_retractions(st_dir, d.retracted + d.disputed)
 
     @intel.command("keygen")
     @friendly_errors
@@ -100,6 +216,22 @@ def register(app: typer.Typer) -> None:
         out_path.chmod(0o600)
         console.print(f"[green]keyring written:[/] {out_path} (current key {key_id}, {len(secrets_)} key(s))")
 
+    @intel.command("signing-key")
+    @friendly_errors
+    def signing_key_cmd(out_path: Path = typer.Option(..., "--out", help="Private key file to write (mode 600)."),
+                        identity: Optional[str] = typer.Option(None, "--identity", help="Your identity id, "
+                                                               "to print a ready trusted_keys line."),
+                        config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Create your Ed25519 signing key; prints the public key other members pin (intel.trusted_keys)."""
+        from distillguard.intel.signing import SigningKey
+
+        if out_path.exists():
+            raise InputError("exists; not overwriting a signing key", source=str(out_path))
+        key = SigningKey.load(out_path, create=True)
+        ident = identity or _intel_cfg(config, set_).get("identity") or "identity--<yours>"
+        console.print(f"[green]signing key written:[/] {out_path}; give the others this line for their trusted keys:")
+        out.print(f'"{ident}" = "{key.public_b64()}"')
+
     @intel.command("export")
     @friendly_errors
     def export(
@@ -114,9 +246,22 @@ def register(app: typer.Typer) -> None:
         opinion: str = typer.Option("confirmed", "--opinion", help="confirmed | investigation-seed | false-positive"),
         tlp: str = typer.Option("amber", "--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red."),
         policy: Optional[Path] = typer.Option(None, "--policy", help="Sharing policy TOML (default: packaged)."),
+        oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
+        id_key: Optional[Path] = typer.Option(None, "--id-key", help="Your private id key file (created, mode 600, "
+                                              "if missing; never share it): re-exports keep their ids so they update "
+                                              "rather than duplicate, and nobody else can predict an id to squat it. "
+                                              "Without it every export gets fresh ids."),
+        signing_key: Optional[Path] = SigningKeyOpt,
+        profile: str = typer.Option("distillguard", "--profile", help="distillguard (full, with x_distillguard_* "
+                                    "properties) | opencti (standard STIX + x_opencti_score, which OpenCTI's import "
+                                    "workbench accepts; our custom properties and the extension-definition left out)"),
         config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     ) -> None:
-        """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators."""
+        """Turn confirmed campaigns into a STIX 2.1 bundle of keyed, privacy-preserving indicators.
+
+        Emails, payment fingerprints, IPs and subnets are shared only as OPRF tokens from the key holder (--oprf);
+        client strings and prompt-template sketches use the keyring. --org must be your hub member name.
+        """
         from distillguard.intel.export import export_campaigns, read_confirmed
         from distillguard.intel.hashing import load_keyring
         from distillguard.intel.policy import load_policy
@@ -126,9 +271,25 @@ def register(app: typer.Typer) -> None:
         pol = load_policy(policy or cfg.get("policy"))
         opts = ExportOptions(org=_need(org, "--org", cfg, "org"), identity_id=identity or cfg.get("identity"),
                              tlp=tlp, category=opinion, policy_version=pol.version)
+        key_file = id_key or cfg.get("id_key")
+        if key_file:
+            opts.id_key = _id_key(Path(key_file))
         bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
                                        accounts or cfg.get("accounts"),
-                                       load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol)
+                                       load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
+                                       oprf=_oprf_client(oprf, user, cfg),
+                                       signing_key=None if profile == "opencti" else
+                                       _signing_key(signing_key or cfg.get("signing_key")))
+        if profile == "opencti":
+            from distillguard.intel.policy import check_bundle
+            from distillguard.intel.stix import opencti_profile, validate
+
+            bundle = opencti_profile(bundle)
+            rep.policy_issues = [str(i) for i in check_bundle(bundle, pol)]
+            errs, warns = validate(bundle)
+            rep.stix_errors, rep.stix_warnings = errs, len(warns)
+        elif profile != "distillguard":
+            raise typer.BadParameter("--profile must be distillguard or opencti")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]bundle:[/] {out_path}: {rep.campaigns} campaign(s), {rep.indicators} indicator(s) "
@@ -168,9 +329,18 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def push(bundle: Path = typer.Argument(...), url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
              audit: Optional[Path] = typer.Option(None, "--audit", help="Audit log folder."),
+             audit_key: Optional[Path] = AuditKeyOpt,
+             standard_server: bool = typer.Option(False, "--standard-server", help="The collection is on a generic "
+                                                  "TAXII server such as OASIS medallion: leave the extension-definition "
+                                                  "out (medallion 3.0.0 fails every pull once a collection holds one)."),
              policy: Optional[Path] = typer.Option(None, "--policy"),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-        """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry."""
+        """Send a bundle: policy guard, STIX validation, TAXII add-objects, audit entry.
+
+        Large bundles are split into envelopes that fit the API root's max_content_length
+        (one audit entry each). If a push fails half-way, run the same command again: only
+        what the server has not yet accepted is sent.
+        """
         from distillguard.intel.audit import AuditLog
         from distillguard.intel.policy import load_policy
         from distillguard.intel.taxii import push as do_push
@@ -178,10 +348,16 @@ def register(app: typer.Typer) -> None:
         cfg = _intel_cfg(config, set_)
         ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
                        "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
+        from distillguard.intel.taxii import STANDARD_SERVER_OMIT
+
         res = do_push(_load_json(bundle), ep, load_policy(policy or cfg.get("policy")),
-                      AuditLog(_need(audit, "--audit", cfg, "audit")))
+                      AuditLog(_need(audit, "--audit", cfg, "audit"),
+                               key=_audit_key(audit_key or cfg.get("audit_key"), create=True)),
+                      omit_types=STANDARD_SERVER_OMIT if standard_server or cfg.get("standard_server") else ())
         console.print(f"[green]pushed:[/] status {res.status}, {res.success} accepted, {res.failure} refused "
-                      f"(audit entry {res.audit_seq})")
+                      f"in {res.envelopes} envelope(s) sized to the server's max_content_length"
+                      + (f"; {res.skipped} already accepted by an earlier try" if res.skipped else "")
+                      + f" (audit entry {res.audit_seq})")
         for f in res.failures[:10]:
             console.print(f"  [red]refused[/] {f.get('id')}: {f.get('message')}")
         if res.failure:
@@ -192,6 +368,10 @@ def register(app: typer.Typer) -> None:
     def pull(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt,
              state: Optional[Path] = typer.Option(None, "--state", help="Local intel state folder."),
              full: bool = typer.Option(False, "--full", help="Ignore the checkpoint and fetch everything."),
+             trusted_keys: Optional[Path] = typer.Option(None, "--trusted-keys", help="TOML of identity id = "
+                                                         "\"base64 Ed25519 public key\": objects claiming those "
+                                                         "members are accepted only when signed by them "
+                                                         "(also intel.trusted_keys)."),
              config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Fetch objects added since the last pull; report retractions of indicators you matched."""
         from distillguard.intel.store import IntelStore
@@ -201,11 +381,16 @@ def register(app: typer.Typer) -> None:
         ep = _endpoint(_need(url, "--url", cfg, "url"), user or cfg.get("user"),
                        "DISTILLGUARD_TAXII_TOKEN", "DISTILLGUARD_TAXII_PASSWORD")
         st_dir = Path(_need(state, "--state", cfg, "state"))
-        res = do_pull(ep, IntelStore(st_dir), full=full)
+        res = do_pull(ep, IntelStore(st_dir, trusted_keys=_trusted_keys(trusted_keys, cfg)), full=full)
         d = res.delta
         console.print(f"[green]pulled[/] {res.fetched} object(s): {d.new} new, {d.updated} updated, "
                       f"{d.unchanged} unchanged; checkpoint {res.checkpoint}")
         _report_retractions(st_dir, d.retracted + d.disputed)
+        if d.refused:
+            console.print(f"[red]{len(d.refused)} forged version(s) refused[/] (only an object's creator may "
+                          "version or revoke it):")
+            for why in d.refused[:10]:
+                console.print(f"  {escape(why)}")
 
     @intel.command("match")
     @friendly_errors
@@ -215,8 +400,13 @@ def register(app: typer.Typer) -> None:
                   keyring: Optional[Path] = typer.Option(None, "--keyring"),
                   out_path: Path = typer.Option(..., "--out", help="matches.parquet to write."),
                   threshold: float = typer.Option(0.2, help="Template sketch similarity needed to match."),
+                  oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
                   config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-        """Match pulled indicators against your accounts and events -> matches.parquet."""
+        """Match pulled indicators against your accounts and events -> matches.parquet.
+
+        OPRF-token indicators (emails, cards, IPs, subnets) match only with --oprf: your own
+        values are evaluated blind by the key holder, one evaluation per distinct value.
+        """
         from distillguard.intel.artefacts import connect
         from distillguard.intel.hashing import load_keyring
         from distillguard.intel.match import match, write_matches
@@ -226,8 +416,13 @@ def register(app: typer.Typer) -> None:
         st_dir = Path(_need(state, "--state", cfg, "state"))
         store = IntelStore(st_dir)
         con = connect(_need(events, "--events", cfg, "events"), accounts or cfg.get("accounts"))
-        t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
-                  sketch_threshold=threshold)
+        client = _oprf_client(oprf, user, cfg, cache=st_dir / "oprf-cache.sqlite")
+        try:
+            t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
+                      sketch_threshold=threshold, oprf=client)
+        finally:
+            if client is not None:
+                client.close()
         p = write_matches(t, out_path)
         _remember_matches(st_dir, p)
         accs = len(set(t.column("account_id").to_pylist()))
@@ -257,7 +452,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def retract(indicator_id: str = typer.Argument(...),
                 from_bundle: Path = typer.Option(..., "--from", help="A bundle you sent that holds the indicator."),
-                out_path: Path = typer.Option(..., "--out")) -> None:
+                out_path: Path = typer.Option(..., "--out"), signing_key: Optional[Path] = SigningKeyOpt) -> None:
         """Revoke one of your indicators everywhere: a new version with revoked=true (push it)."""
         from distillguard.intel.stix import revoke
 
@@ -268,8 +463,11 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"{indicator_id} is not in this bundle", source=str(from_bundle))
         head = [o for o in objs if o.get("type") in ("marking-definition", "extension-definition")
                 or (o.get("type") == "identity")]
-        bundle = {"type": "bundle", "id": _new_bundle_id(),
-                  "objects": head + [revoke(ind)]}
+        new = revoke({k: v for k, v in ind.items() if k != "x_distillguard_signature"})
+        key = _signing_key(signing_key)
+        if key is not None:
+            new = key.sign(new)
+        bundle = {"type": "bundle", "id": _new_bundle_id(), "objects": head + [new]}
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]retraction:[/] {out_path} (push it to reach every member on their next pull)")
 
@@ -277,6 +475,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def dispute(indicator_id: str = typer.Argument(...), out_path: Path = typer.Option(..., "--out"),
                 org: Optional[str] = typer.Option(None, "--org"), identity: Optional[str] = typer.Option(None, "--identity"),
+                signing_key: Optional[Path] = SigningKeyOpt,
                 config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Report someone's indicator as a false positive (opinion strongly-disagree; push it)."""
         from distillguard.intel.stix import false_positive_opinion, wrap
@@ -285,17 +484,27 @@ def register(app: typer.Typer) -> None:
         o = _need(org, "--org", cfg, "org")
         ident = identity or cfg.get("identity")
         bundle = wrap([false_positive_opinion(indicator_id, o, identity_id=ident)], o, identity_id=ident)
+        key = _signing_key(signing_key or cfg.get("signing_key"))
+        if key is not None:
+            from distillguard.intel.signing import sign_bundle
+            from distillguard.intel.stix import org_identity_id
+
+            bundle = sign_bundle(bundle, key, ident or org_identity_id(o))
         out_path.write_text(json.dumps(bundle, indent=1))
         console.print(f"[green]false-positive report:[/] {out_path}")
 
     @audit_app.command("verify")
     @friendly_errors
     def audit_verify(folder: Path = typer.Argument(..., help="Audit log folder."),
-                     head: Optional[str] = typer.Option(None, "--head", help="Expected latest hash (anchored elsewhere).")) -> None:
-        """Check the hash chain and the kept copies of what was sent; exit 2 on tampering."""
+                     head: Optional[str] = typer.Option(None, "--head", help="Expected latest hash (anchored elsewhere)."),
+                     audit_key: Optional[Path] = AuditKeyOpt,
+                     config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
+        """Check the hash chain, HEAD (so removed last entries or an emptied log are caught) and
+        the kept copies of what was sent; exit 2 on tampering."""
         from distillguard.intel.audit import AuditLog
 
-        rep = AuditLog(folder).verify(expect_head=head)
+        cfg = _intel_cfg(config, set_)
+        rep = AuditLog(folder, key=_audit_key(audit_key or cfg.get("audit_key"), create=False)).verify(expect_head=head)
         console.print(f"[green]audit log intact:[/] {rep.entries} entries, head {rep.head}")
 
     @audit_app.command("show")

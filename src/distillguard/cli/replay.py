@@ -21,8 +21,9 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(100, min=1, help="Events per request."),
         accounts: Optional[str] = typer.Option(
             None, "--accounts", help="Accounts table: each record is sent to POST /v1/accounts before the account's "
-                                     "first event (identity facts for live linking). Default: accounts.* beside a "
-                                     "folder of events, if present."),
+                                     "first event (identity facts for live linking; needs the guard's service.admin_token, "
+                                     "from --set or $DISTILLGUARD_ADMIN_TOKEN). Default: accounts.* beside a folder of "
+                                     "events, if present."),
         config: Optional[Path] = ConfigOpt,
         set_: Optional[list[str]] = SetOpt,
     ) -> None:
@@ -41,7 +42,8 @@ def register(app: typer.Typer) -> None:
             with progress() as bar:
                 task = bar.add_task("replaying", total=None)
                 summ = run(events, to, speed=speed, batch=batch, config=settings.ingest,
-                           on_events=lambda n: bar.advance(task, n), accounts=accounts)
+                           on_events=lambda n: bar.advance(task, n), accounts=accounts,
+                           admin_token=settings.service.admin_token)
         except httpx.TransportError as e:
             raise InputError(f"cannot reach the guard: {e}", source=to) from None
         t = Table(title=f"replayed {summ.events:,} events in {summ.seconds:.1f} s")

@@ -25,14 +25,12 @@ from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from stix2validator import ValidationOptions, validate_instance
-
 from distillguard.hub.aggregate import is_derived_from_hub
-from distillguard.hub.storage import StoredObject, format_ts
+from distillguard.hub.validation import stix_errors
+from distillguard.hub.storage import format_ts
 from distillguard.intel import vocab
 from distillguard.intel.policy import SharingPolicy, check_bundle
 
-_OPTIONS = ValidationOptions(version="2.1")
 _ISSUE_INDEX = re.compile(r"^objects\[(\d+)\]")
 
 # Objects with fixed, published ids: admitted only if identical to the published text.
@@ -59,20 +57,7 @@ def _object_id(i: int, obj: Any) -> str:
     return f"objects[{i}]"
 
 
-def stix_errors(obj: Any) -> list[str]:
-    """OASIS validator errors for one object ([] when valid); never raises."""
-    if not isinstance(obj, dict):
-        return ["not a JSON object"]
-    if not isinstance(obj.get("type"), str) or not isinstance(obj.get("id"), str):
-        return ["a STIX object needs string 'type' and 'id' properties"]
-    try:
-        result = validate_instance(obj, _OPTIONS)
-    except Exception as e:  # noqa: BLE001 - the validator can choke on hostile input
-        return [f"could not be validated: {type(e).__name__}: {str(e)[:200]}"]
-    return [str(err) for err in result.errors]
-
-
-def attribution_error(obj: dict[str, Any], identity_id: str) -> str | None:
+def attribution_error(obj: dict[str, Any], identity_id: str, member_name: str | None = None) -> str | None:
     """Why the poster may not publish this object under its name, or None."""
     oid = obj.get("id")
     if oid in WELL_KNOWN:
@@ -81,6 +66,8 @@ def attribution_error(obj: dict[str, Any], identity_id: str) -> str | None:
     if obj.get("type") == "identity":
         if oid != identity_id:
             return f"members may only publish their own identity ({identity_id})"
+        if member_name is not None and obj.get("name") != member_name:
+            return f"an identity's name is pinned to the member's registered name ({member_name!r})"
         return None if author in (None, identity_id) else "an identity must not claim another author"
     if author is None:
         return "created_by_ref is required: every shared object is the opinion of a named member"
@@ -90,11 +77,14 @@ def attribution_error(obj: dict[str, Any], identity_id: str) -> str | None:
 
 
 def judge(objects: Sequence[Any], *, identity_id: str, policy: SharingPolicy,
-          existing: dict[str, list[StoredObject]]) -> list[Verdict]:
-    """Judge each posted object; ``existing`` holds stored versions by id (for ownership)."""
+          owners: dict[str, str | None], member_name: str | None = None,
+          stix: list[list[str]] | None = None) -> list[Verdict]:
+    """Judge each posted object; ``owners`` maps stored ids to their first creator, hub-wide;
+    ``stix`` holds precomputed validator errors per object (else validated here)."""
     problems: dict[int, list[str]] = {i: [] for i in range(len(objects))}
-    for i, obj in enumerate(objects):
-        problems[i].extend(f"invalid STIX: {e}" for e in stix_errors(obj)[:5])
+    errs = stix if stix is not None else [stix_errors(o) for o in objects]
+    for i in range(len(objects)):
+        problems[i].extend(f"invalid STIX: {e}" for e in errs[i][:5])
     bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": list(objects)}
     for issue in check_bundle(bundle, policy):
         m = _ISSUE_INDEX.match(issue.path)
@@ -107,11 +97,10 @@ def judge(objects: Sequence[Any], *, identity_id: str, policy: SharingPolicy,
         oid = _object_id(i, obj)
         msgs = problems[i]
         if not msgs and isinstance(obj, dict):
-            err = attribution_error(obj, identity_id)
+            err = attribution_error(obj, identity_id, member_name)
             if err:
                 msgs.append(f"attribution: {err}")
-            owners = {v.body.get("created_by_ref") for v in existing.get(oid, [])}
-            if oid not in WELL_KNOWN and owners and owners != {obj.get("created_by_ref")}:
+            if oid not in WELL_KNOWN and oid in owners and owners[oid] != obj.get("created_by_ref"):
                 msgs.append("attribution: only the organisation that created this object may version or revoke it")
         if msgs:
             verdicts.append(Verdict(i, oid, False, "; ".join(msgs)[:2000]))

@@ -21,10 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from distillguard.hub.aggregate import aggregate, outcome_metrics
 from distillguard.hub.context import HubContext, TaxiiError, accept_ok
+from distillguard.hub.oprf import build_oprf_router, ensure_key
 from distillguard.hub.limits import TAXII_MEDIA_TYPE, BodyLimitMiddleware, RateLimiter, taxii_error_body
 from distillguard.hub.settings import HubSettings
 from distillguard.hub.storage import Member, Storage, open_storage
 from distillguard.hub.taxii import build_router
+from distillguard.hub.validation import Validation
 from distillguard.intel.policy import load_policy
 
 log = logging.getLogger("distillguard.hub")
@@ -67,17 +69,30 @@ class NegotiationMiddleware:
         await self.app(scope, receive, send)
 
 
+def uvicorn_options(settings: HubSettings) -> dict[str, Any]:
+    """uvicorn settings that trust ``X-Forwarded-*`` only from ``hub.forwarded_allow_ips``.
+
+    uvicorn on its own trusts proxy headers from 127.0.0.1 (or $FORWARDED_ALLOW_IPS), so a
+    spoofed ``X-Forwarded-Proto: https`` from any local process would pass the plain-HTTP
+    refusal; the hub trusts none unless the setting names the proxy.
+    """
+    trusted = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or "", "server_header": False}
+
+
 def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
     """Build the hub app. The storage is closed on shutdown only if this call opened it."""
     settings = config if isinstance(config, HubSettings) else HubSettings.from_settings(config)
     owned = storage is None
     store = storage if storage is not None else open_storage(settings.database)
     ctx = HubContext(settings=settings, storage=store, policy=load_policy(settings.policy),
-                     limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
+                     limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                     validation=Validation(settings.validation_workers))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.validation.close()
         if owned:
             store.close()
 
@@ -103,6 +118,8 @@ def create_app(config: Any, storage: Storage | None = None) -> FastAPI:
         return _error(500, "Internal error", f"{type(exc).__name__}; the hub keeps serving")
 
     app.include_router(build_router(ctx))
+    ensure_key(ctx)
+    app.include_router(build_oprf_router(ctx))
 
     @app.get("/hub/health", include_in_schema=False)
     def health() -> JSONResponse:

@@ -23,10 +23,15 @@ from distillguard.hub import admission
 from distillguard.hub.auth import AuthError, authenticate
 from distillguard.hub.limits import RateLimiter
 from distillguard.hub.settings import HubSettings
+from distillguard.hub.validation import Validation
 from distillguard.hub.storage import Member, ObjectQuery, Storage, StoredObject, object_version
 from distillguard.intel.policy import SharingPolicy
 
 _CACHE_TTL_S = 60.0
+
+
+def _credential_stamp(member: Member) -> str:
+    return hashlib.sha256(f"{member.password_hash}|{member.token_hash}".encode()).hexdigest()
 
 
 class TaxiiError(Exception):
@@ -74,8 +79,9 @@ class HubContext:
     storage: Storage
     policy: SharingPolicy
     limiter: RateLimiter
+    validation: Validation = field(default_factory=lambda: Validation(1))
     _cache_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    _auth_cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _auth_cache: dict[str, tuple[str, str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def member(self, request: Request) -> Member:
@@ -85,13 +91,21 @@ class HubContext:
         secure = request.url.scheme == "https"
         try:
             cached = self._cached(header) if secure or self.settings.allow_insecure_http else None
-            member = cached or authenticate(self.storage, header, secure=secure,
-                                            allow_insecure=self.settings.allow_insecure_http)
+            if cached is None:
+                # an address that keeps failing is refused before scrypt runs (no free hashing)
+                wait = self.limiter.waiting(f"ip:{client}")
+                if wait:
+                    raise TaxiiError(429, "Too many requests", "too many failed logins from this address",
+                                     {"Retry-After": RateLimiter.retry_after(wait)})
+                member = authenticate(self.storage, header, secure=secure,
+                                      allow_insecure=self.settings.allow_insecure_http)
+                self._remember(header, member)
+            else:
+                member = cached
         except AuthError as e:
             self._throttle(f"ip:{client}")
             raise TaxiiError(e.status, "Unauthorized", str(e),
                              {"WWW-Authenticate": 'Basic realm="distillguard-hub", charset="UTF-8"'}) from None
-        self._remember(header, member)
         self._throttle(f"member:{member.name}")
         return member
 
@@ -99,21 +113,33 @@ class HubContext:
         return hmac.new(self._cache_key, (header or "").encode(), hashlib.sha256).hexdigest()
 
     def _cached(self, header: str | None) -> Member | None:
-        """Skip re-running scrypt for a header verified in the last minute."""
+        """Skip re-running scrypt for a Basic header verified in the last minute.
+
+        The member is re-read from storage on every request, so rights take effect at once;
+        the hit counts only while the member's credential hashes are still the ones that
+        were verified, so a rotated password or token never outlives its rotation. Hits do
+        not extend the entry's life.
+        """
         if not header:
             return None
         with self._lock:
             hit = self._auth_cache.get(self._digest(header))
-        if hit is None or hit[1] < time.monotonic():
+        if hit is None or hit[2] < time.monotonic():
             return None
-        return self.storage.get_member(name=hit[0])
+        member = self.storage.get_member(name=hit[0])
+        if member is None or _credential_stamp(member) != hit[1]:
+            with self._lock:
+                self._auth_cache.pop(self._digest(header), None)
+            return None
+        return member
 
     def _remember(self, header: str | None, member: Member) -> None:
-        if header:
+        if header and header[:6].lower() == "basic ":  # tokens are a cheap SHA-256: nothing to cache
             with self._lock:
                 if len(self._auth_cache) > 10_000:
                     self._auth_cache.clear()
-                self._auth_cache[self._digest(header)] = (member.name, time.monotonic() + _CACHE_TTL_S)
+                self._auth_cache[self._digest(header)] = (member.name, _credential_stamp(member),
+                                                          time.monotonic() + _CACHE_TTL_S)
 
     def _throttle(self, key: str) -> None:
         wait = self.limiter.hit(key)
@@ -129,13 +155,9 @@ class HubContext:
     def admit(self, member: Member, collection_id: str, objects: list[Any]) -> dict[str, Any]:
         """Judge, store the admitted objects atomically, persist and return the status."""
         ids = sorted({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
-        existing: dict[str, list[StoredObject]] = defaultdict(list)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows, _ = self.storage.query(ObjectQuery(collection_id, ids=chunk, versions=["all"], limit=10**9))
-            for r in rows:
-                existing[r.id].append(r)
-        verdicts = admission.judge(objects, identity_id=member.identity_id, policy=self.policy, existing=existing)
+        verdicts = admission.judge(objects, identity_id=member.identity_id, policy=self.policy,
+                                   owners=self.storage.owners(ids), member_name=member.name,
+                                   stix=self.validation.errors(objects))
         accepted = [v for v in verdicts if v.ok]
         # one object id+version posted twice in one request is stored once
         seen: set[tuple[str, str]] = set()

@@ -117,6 +117,14 @@ class RateLimiter:
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 600}
             return max(0.001, (1.0 - tokens) / self.rate)
 
+    def waiting(self, key: str) -> float:
+        """Seconds until ``key`` has a token again (0 if it has one now); takes nothing."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else max(0.001, (1.0 - tokens) / self.rate)
+
     @staticmethod
     def retry_after(wait: float) -> str:
         return str(max(1, math.ceil(wait)))

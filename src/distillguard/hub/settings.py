@@ -51,6 +51,12 @@ class HubSettings(BaseModel):
     allow_insecure_http: bool = Field(False, description="accept credentials over plain HTTP (dev/tests only)")
     half_life_days: float = Field(30.0, gt=0, description="age weighting of corroboration: weight halves every N days")
     corroboration_threshold: float = Field(1.5, gt=0, description="age-weighted distinct orgs needed to be corroborated")
+    validation_workers: int = Field(1, ge=1, le=64, description="processes validating large POSTs (1: in the "
+                                    "server process, fastest on small machines; more only on many-core hubs)")
+    oprf_max_per_request: int = Field(10_000, gt=0, le=10_000, description="OPRF evaluations per request")
+    oprf_quota_per_day: int = Field(1_000_000, gt=0, description="OPRF evaluations per member per 24 h (429 above)")
+    forwarded_allow_ips: str = Field("", description="proxy addresses whose X-Forwarded-* headers are trusted "
+                                     "(comma list, passed to uvicorn); empty: none")
     host: str = "127.0.0.1"
     port: int = Field(8443, gt=0, lt=65536)
     ssl_certfile: str | None = None

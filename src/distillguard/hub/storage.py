@@ -19,9 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from distillguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distillguard.intel.oprf import OprfKey
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS objects (
@@ -48,6 +51,12 @@ _SCHEMA = [
         rights TEXT NOT NULL,
         admin INTEGER NOT NULL DEFAULT 0,
         created TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS oprf_keys (
+        id TEXT PRIMARY KEY, seed TEXT NOT NULL, created TEXT NOT NULL, retired TEXT)""",
+    """CREATE TABLE IF NOT EXISTS oprf_audit (
+        seq {serial}, member TEXT NOT NULL, ts TEXT NOT NULL, key_id TEXT NOT NULL,
+        count INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS oprf_audit_by_member ON oprf_audit (member, ts)",
 ]
 
 
@@ -66,10 +75,13 @@ def parse_ts(text: str) -> datetime:
         digits = "".join(ch for ch in rest if ch.isdigit())
         tz = rest[len(digits):]
         t = f"{head}.{(digits + '000000')[:6]}{tz}"
-    dt = datetime.fromisoformat(t)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        dt = datetime.fromisoformat(t)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # e.g. year 1 with a positive offset: before datetime.min in UTC
+        raise ValueError(f"timestamp out of range: {text[:40]!r}") from None
 
 
 def normalise_ts(text: str) -> str:
@@ -134,6 +146,9 @@ class Storage(Protocol):
     def query(self, q: ObjectQuery) -> tuple[list[StoredObject], bool]:
         """Matching rows ordered by date_added, at most ``q.limit``, and whether more remain."""
 
+    def owners(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """First creator of each id across all collections."""
+
     def iter_objects(self, collection_id: str | None = None) -> Iterator[StoredObject]:
         """Every stored version, oldest first (for aggregation and metrics)."""
 
@@ -146,6 +161,14 @@ class Storage(Protocol):
     def get_member(self, name: str | None = None, token_hash: str | None = None) -> Member | None: ...
 
     def list_members(self) -> list[Member]: ...
+
+    def oprf_keys(self) -> list["OprfKey"]: ...
+
+    def save_oprf_key(self, key: "OprfKey") -> None: ...
+
+    def record_oprf(self, member: str, key_id: str, count: int) -> None: ...
+
+    def oprf_usage(self, member: str | None = None, since: str | None = None) -> list[tuple[str, str, str, int]]: ...
 
     def close(self) -> None: ...
 
@@ -260,6 +283,21 @@ class _SQLStorage:
         objs = [_row(r) for r in rows[: q.limit]]
         return objs, len(rows) > q.limit
 
+    def owners(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """The first creator (created_by_ref of the earliest stored version) of each id,
+        across every collection: an id belongs to whoever posted it first, anywhere."""
+        out: dict[str, str | None] = {}
+        ids = list(dict.fromkeys(ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self._lock:
+                rows = self._execute(
+                    f"SELECT id, created_by_ref FROM objects WHERE id IN ({', '.join('?' for _ in chunk)})"
+                    " ORDER BY seq", chunk).fetchall()
+            for oid, author in rows:
+                out.setdefault(oid, author)
+        return out
+
     def iter_objects(self, collection_id: str | None = None) -> Iterator[StoredObject]:
         sql = "SELECT collection_id, id, version, type, spec_version, date_added, seq, member, body FROM objects"
         params: tuple[Any, ...] = ()
@@ -314,6 +352,48 @@ class _SQLStorage:
             rows = self._execute("SELECT name, identity_id, password_hash, token_hash, rights, admin, created"
                                  " FROM members ORDER BY name").fetchall()
         return [_member(r) for r in rows]
+
+    # -- OPRF keys and their audit trail ---------------------------------------------
+    def oprf_keys(self) -> list["OprfKey"]:
+        from distillguard.intel.oprf import OprfKey
+
+        with self._lock:
+            rows = self._execute("SELECT id, seed, created, retired FROM oprf_keys ORDER BY created").fetchall()
+        return [OprfKey(r[0], bytes.fromhex(r[1]), r[2], r[3]) for r in rows]
+
+    def save_oprf_key(self, key: "OprfKey") -> None:
+        with self._lock:
+            try:
+                self._begin()
+                self._execute("DELETE FROM oprf_keys WHERE id = ?", (key.id,))
+                self._execute("INSERT INTO oprf_keys (id, seed, created, retired) VALUES (?, ?, ?, ?)",
+                              (key.id, key.seed.hex(), key.created, key.retired))
+                self._commit()
+            except BaseException:
+                self._rollback()
+                raise
+
+    def record_oprf(self, member: str, key_id: str, count: int) -> None:
+        with self._lock:
+            self._execute("INSERT INTO oprf_audit (member, ts, key_id, count) VALUES (?, ?, ?, ?)",
+                          (member, format_ts(datetime.now(timezone.utc)), key_id, int(count)))
+            self._commit()
+
+    def oprf_usage(self, member: str | None = None, since: str | None = None) -> list[tuple[str, str, str, int]]:
+        """(member, ts, key_id, count) per evaluation request, oldest first."""
+        where, params = [], []
+        if member is not None:
+            where.append("member = ?")
+            params.append(member)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        sql = "SELECT member, ts, key_id, count FROM oprf_audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._execute(sql + " ORDER BY seq", params).fetchall()
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     def close(self) -> None:
         with self._lock:

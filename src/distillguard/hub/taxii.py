@@ -21,6 +21,20 @@ from distillguard.hub.limits import TAXII_MEDIA_TYPE
 from distillguard.hub.storage import Member, ObjectQuery, StoredObject, normalise_ts
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+MAX_DEPTH = 32  # envelope -> objects -> object -> extensions -> ... ; real STIX stays under 10
+
+
+def json_depth(doc: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, d)
+            if d > MAX_DEPTH:
+                return d
+            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def taxii_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -56,7 +70,7 @@ def object_query(request: Request, ctx: HubContext, collection_id: str, object_i
         limit = min(limit, ctx.settings.page_limit)
     after_seq = 0
     if qp.get("next"):
-        if not qp["next"].isdigit():
+        if not qp["next"].isascii() or not qp["next"].isdigit() or len(qp["next"]) > 18:
             raise TaxiiError(400, "Bad next", "next must be a value returned by this server")
         after_seq = int(qp["next"])
     versions: list[str] = []
@@ -169,9 +183,13 @@ def build_router(ctx: HubContext) -> APIRouter:
         try:
             envelope = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
-            raise TaxiiError(400, "Malformed JSON", f"the body is not valid JSON: {e}") from None
+            raise TaxiiError(400, "Malformed JSON", f"the body is not valid JSON: {str(e)[:200]}") from None
+        except RecursionError:
+            raise TaxiiError(400, "Malformed JSON", f"the body nests deeper than {MAX_DEPTH} levels") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise TaxiiError(400, "Not an envelope", "the body must be a TAXII envelope: {\"objects\": [...]}")
+        if json_depth(envelope) > MAX_DEPTH:
+            raise TaxiiError(400, "Too deeply nested", f"STIX objects never nest deeper than {MAX_DEPTH} levels")
         objects = envelope["objects"]
         if len(objects) > s.max_objects_per_request:
             raise TaxiiError(413, "Too many objects",

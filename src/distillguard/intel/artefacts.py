@@ -15,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from distillguard.errors import InputError
-from distillguard.intel.hashing import Keyring, digest, normalise
+from distillguard.intel.hashing import Keyring, normalise, tokenise
 from distillguard.intel.sketch import Sketch, sketch, skeleton
+
+if TYPE_CHECKING:
+    from distillguard.intel.oprf import OprfClient
 
 MAX_PER_KIND = 200        # most widespread first; a proxy pool can have thousands of IPs
 MAX_TEMPLATES = 5
@@ -98,14 +101,22 @@ def raw_values(con: duckdb.DuckDBPyConnection, account_ids: list[str] | None = N
     return [(a, k, v) for a, k, v in rows if v is not None and a is not None]
 
 
-def hashed_artefacts(keyring: Keyring, rows: list[tuple[str, str, str]]) -> dict[tuple[str, str], set[str]]:
-    """(kind, keyed value) -> accounts holding it; IPs also yield their subnet."""
+def hashed_artefacts(keyring: Keyring, rows: list[tuple[str, str, str]],
+                     oprf: "OprfClient | None" = None) -> dict[tuple[str, str], set[str]]:
+    """(kind, keyed value) -> accounts holding it; IPs also yield their subnet.
+
+    Low-entropy kinds get OPRF tokens from the key holder (``oprf``); without one they are
+    left out (see :func:`distillguard.intel.hashing.tokenise`).
+    """
+    by_kind: dict[str, set[str]] = {}
+    for _, kind, raw in rows:
+        for k in ([kind, "subnet"] if kind == "ip" else [kind]):
+            by_kind.setdefault(k, set()).add(raw)
+    forms = {k: tokenise(keyring, k, sorted(vals), oprf) for k, vals in by_kind.items()}
     out: dict[tuple[str, str], set[str]] = {}
     for acc, kind, raw in rows:
-        kinds = [kind, "subnet"] if kind == "ip" else [kind]
-        for k in kinds:
-            d = digest(keyring, k, raw)
-            if d is not None:
+        for k in ([kind, "subnet"] if kind == "ip" else [kind]):
+            for d in forms[k].get(raw, []):
                 out.setdefault((k, d), set()).add(acc)
     return out
 
@@ -141,10 +152,11 @@ def _seen(con: duckdb.DuckDBPyConnection, accounts: set[str]) -> tuple[datetime 
 
 
 def campaign_artefacts(con: duckdb.DuckDBPyConnection, keyring: Keyring, account_ids: list[str],
-                       all_hashed: dict[tuple[str, str], set[str]] | None = None) -> ArtefactReport:
+                       all_hashed: dict[tuple[str, str], set[str]] | None = None,
+                       oprf: "OprfClient | None" = None) -> ArtefactReport:
     """Shareable artefacts of one campaign, minus anything accounts outside it also hold."""
     members = set(account_ids)
-    hashed = all_hashed if all_hashed is not None else hashed_artefacts(keyring, raw_values(con))
+    hashed = all_hashed if all_hashed is not None else hashed_artefacts(keyring, raw_values(con), oprf)
     report = ArtefactReport()
     by_kind: dict[str, list[tuple[str, set[str]]]] = {}
     for (kind, value), holders in hashed.items():

@@ -5,14 +5,21 @@ and trust the answer. Each line of ``audit.jsonl`` is one JSON entry whose ``has
 SHA-256 of its canonical JSON (without ``hash``) and which carries the previous entry's
 hash in ``prev``; the exact bytes sent are kept beside it in ``sent/<sha256>.json``. Editing,
 deleting, reordering or inserting a line, or altering a kept bundle, breaks the chain, and
-:func:`verify` says where. (An attacker who can rewrite the whole file can rebuild the
-chain; anchor the latest hash elsewhere, e.g. print it in a ticket, to close that gap:
-``verify(expect_head=...)`` checks it.)
+:func:`verify` says where.
+
+A chain alone cannot show that entries were removed *from the end*, or that the log was
+emptied. So every append also rewrites ``HEAD`` (seq and hash of the newest entry, MAC'd
+with the member's audit key when one is given: ``key``, kept outside the audit folder).
+``verify`` requires the log to end exactly at HEAD: deleting the last lines, or every
+line, is caught; with a key, forging a HEAD for a shortened log needs the key. Rolling
+both back to an older consistent state is caught only by an anchor kept elsewhere (print
+``audit show``'s head into a ticket; ``verify(expect_head=...)`` checks it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from distillguard.errors import AuditTamperedError, InputError
 from distillguard.intel.policy import SharingPolicy
 
 LOG_FILE = "audit.jsonl"
+HEAD_FILE = "HEAD"
 SENT_DIR = "sent"
 GENESIS = "0" * 64
 
@@ -46,9 +54,33 @@ class AuditReport:
 class AuditLog:
     """The audit log in one folder. ``append`` is the only way to write it."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, key: bytes | None = None) -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOG_FILE
+        self.head_path = self.folder / HEAD_FILE
+        self.key = key
+
+    def _head_mac(self, seq: int, digest: str) -> str | None:
+        if not self.key:
+            return None
+        return hmac.new(self.key, f"distillguard-audit-head\x00{seq}\x00{digest}".encode(), hashlib.sha256).hexdigest()
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        doc = {"seq": seq, "hash": digest, "mac": self._head_mac(seq, digest)}
+        tmp = self.head_path.with_suffix(".tmp")
+        tmp.write_bytes(canonical(doc) + b"\n")
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(self.head_path)
+
+    def head(self) -> dict[str, Any] | None:
+        if not self.head_path.exists():
+            return None
+        try:
+            doc = json.loads(self.head_path.read_text())
+        except json.JSONDecodeError as e:
+            raise AuditTamperedError(f"HEAD is not JSON: {e}", source=str(self.head_path)) from e
+        return doc if isinstance(doc, dict) else None
 
     def _last(self) -> tuple[int, str]:
         if not self.path.exists():
@@ -91,6 +123,7 @@ class AuditLog:
             f.write(canonical(entry) + b"\n")
             f.flush()
             os.fsync(f.fileno())
+        self._write_head(entry["seq"], entry["hash"])
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
@@ -108,7 +141,7 @@ class AuditLog:
 
     def verify(self, expect_head: str | None = None, check_payloads: bool = True) -> AuditReport:
         """Check the whole chain; raise AuditTamperedError naming the first broken entry."""
-        if not self.path.exists():
+        if not self.path.exists() and not self.head_path.exists():
             raise InputError("no audit log here", source=str(self.path))
         prev, seq = GENESIS, 0
         entries = self.entries()
@@ -130,6 +163,20 @@ class AuditLog:
                 if hashlib.sha256(kept.read_bytes()).hexdigest() != e["payload_sha256"]:
                     raise AuditTamperedError("the kept copy of the sent bundle was altered", source=where)
             prev, seq = e["hash"], e["seq"]
+        head = self.head()
+        if head is None:
+            if entries:
+                raise AuditTamperedError("HEAD is missing: the log's end cannot be checked "
+                                         "(deleted, or written by a version without HEAD)", source=str(self.head_path))
+        else:
+            if self.key is not None and not hmac.compare_digest(
+                    str(head.get("mac") or ""), self._head_mac(int(head.get("seq", -1)), str(head.get("hash"))) or ""):
+                raise AuditTamperedError("HEAD's MAC does not verify under the audit key (HEAD was forged "
+                                         "or the key is wrong)", source=str(self.head_path))
+            if head.get("seq") != seq or head.get("hash") != prev:
+                raise AuditTamperedError(f"the log ends at entry {seq} but HEAD records entry {head.get('seq')}: "
+                                         "entries were removed from the end (or the log was emptied)",
+                                         source=str(self.path))
         if expect_head is not None and prev != expect_head:
             raise AuditTamperedError("the log's latest hash differs from the anchored one "
                                      "(the log was truncated or rewritten)", source=str(self.path))

@@ -12,16 +12,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distillguard.errors import InputError
 from distillguard.findings import read_findings
 from distillguard.intel.artefacts import connect, campaign_artefacts, hashed_artefacts, raw_values
 from distillguard.intel.hashing import Keyring
+from distillguard.intel.oprf import OPRF_KINDS
 from distillguard.intel.policy import SharingPolicy, check_bundle
 from distillguard.intel.stix import CampaignIntel, ExportOptions, build_bundle, validate
 
 HUB_SIGNAL = "intel_match"
+
+if TYPE_CHECKING:
+    from distillguard.intel.oprf import OprfClient
+    from distillguard.intel.signing import SigningKey
 
 
 def read_confirmed(path: str | Path) -> list[str]:
@@ -57,8 +62,15 @@ def _hub_caused_accounts(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def export_campaigns(findings_dir: str | Path, confirmed: list[str], events: str | Path, accounts: str | Path | None,
-                     keyring: Keyring, opts: ExportOptions, policy: SharingPolicy) -> tuple[dict[str, Any], ExportReport]:
-    """Build the bundle for the confirmed campaigns; the report says what was held back."""
+                     keyring: Keyring, opts: ExportOptions, policy: SharingPolicy,
+                     oprf: "OprfClient | None" = None,
+                     signing_key: "SigningKey | None" = None) -> tuple[dict[str, Any], ExportReport]:
+    """Build the bundle for the confirmed campaigns; the report says what was held back.
+
+    ``oprf`` reaches the consortium's OPRF key holder: emails, payment fingerprints, IPs and
+    subnets are shared only as OPRF tokens; without it they are held back (and the report
+    says so), never hashed under the shared key.
+    """
     f = read_findings(findings_dir)
     by_id = {c.id: c for c in f.campaigns}
     unknown = [c for c in confirmed if c not in by_id]
@@ -68,8 +80,16 @@ def export_campaigns(findings_dir: str | Path, confirmed: list[str], events: str
         raise InputError("no confirmed campaigns: nothing to share")
     hub_caused = _hub_caused_accounts(f.accounts.to_pylist())
     con = connect(events, accounts)
-    hashed = hashed_artefacts(keyring, raw_values(con))
+    rows = raw_values(con)
+    hashed = hashed_artefacts(keyring, rows, oprf)
     items, report = [], ExportReport()
+    if oprf is None:
+        members = {a for cid in confirmed for a in by_id[cid].account_ids}
+        low = {k for a, k, _ in rows if a in members and k in OPRF_KINDS}
+        low |= {"subnet"} if "ip" in low else set()
+        for k in sorted(low):
+            report.held_back[f"{k} (no OPRF key holder: low-entropy identifiers are shared only as OPRF tokens)"] = \
+                len({v for a, kk, v in rows if a in members and kk == (k if k != "subnet" else "ip")})
     detector = str(f.meta.get("tool", "distillguard"))
     version = str(f.meta.get("version", "unknown"))
     for cid in confirmed:
@@ -87,6 +107,11 @@ def export_campaigns(findings_dir: str | Path, confirmed: list[str], events: str
     if not opts.policy_version:
         opts.policy_version = policy.version
     bundle = build_bundle(items, opts)
+    if signing_key is not None:
+        from distillguard.intel.signing import sign_bundle
+        from distillguard.intel.stix import org_identity_id
+
+        bundle = sign_bundle(bundle, signing_key, opts.identity_id or org_identity_id(opts.org))
     report.campaigns = len(items)
     for o in bundle["objects"]:
         if o["type"] == "indicator":

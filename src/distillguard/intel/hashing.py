@@ -24,9 +24,12 @@ from distillguard.config import parse_toml
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from distillguard.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from distillguard.intel.oprf import OprfClient
 
 GMAIL_LIKE = frozenset({"gmail.com", "googlemail.com"})
 _KEY_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,31}$")
@@ -208,3 +211,39 @@ def all_digests(keyring: Keyring, kind: str, value: str | None, when: datetime |
     if n is None:
         return []
     return [keyed_digest(k, kind, n) for k in keyring.valid_keys(when)]
+
+
+def tokenise(keyring: Keyring, kind: str, values: Iterable[str], oprf: "OprfClient | None" = None, *,
+             every_key: bool = False, when: datetime | None = None) -> dict[str, list[str]]:
+    """{raw value: shareable forms} for many values of one kind at once.
+
+    Low-entropy kinds (``oprf.OPRF_KINDS``: email, payment, ip, subnet) go through the
+    OPRF key holder (one batched, blinded request per 10k values) and are never hashed under
+    the shared key; without an ``oprf`` client they get no token at all (export reports them
+    as held back). With ``every_key``, every still-evaluated OPRF key and every valid HMAC
+    key is used (matching indicators made before a rotation); HMAC digests of low-entropy
+    kinds are still produced when matching, so indicators shared before OPRF keep matching.
+    """
+    from distillguard.intel.oprf import OPRF_KINDS, oprf_input
+
+    norm: dict[str, str] = {}
+    for v in values:
+        n = normalise(kind, v)
+        if n is not None:
+            norm[v] = n
+    out: dict[str, list[str]] = {v: [] for v in norm}
+    if kind in OPRF_KINDS:
+        if oprf is not None:
+            inputs = {v: oprf_input(kind, n) for v, n in norm.items()}
+            for kid in (oprf.key_ids if every_key else [oprf.current]):
+                got = oprf.tokens(list(inputs.values()), kid)
+                for v, data in inputs.items():
+                    out[v].append(got[data])
+        if every_key:
+            for v, n in norm.items():
+                out[v].extend(keyed_digest(k, kind, n) for k in keyring.valid_keys(when))
+        return out
+    keys = keyring.valid_keys(when) if every_key else [keyring.current_key]
+    for v, n in norm.items():
+        out[v] = [keyed_digest(k, kind, n) for k in keys]
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -19,10 +20,13 @@ import pyarrow.parquet as pq
 
 from distillguard.errors import InputError
 from distillguard.intel.artefacts import account_prompts, raw_values
-from distillguard.intel.hashing import Keyring, all_digests
+from distillguard.intel.hashing import Keyring, tokenise
 from distillguard.intel.sketch import Sketch, sketch, skeleton
 from distillguard.intel.store import IndicatorView
 from distillguard.schema import TS
+
+if TYPE_CHECKING:
+    from distillguard.intel.oprf import OprfClient
 
 MATCHES_SCHEMA = pa.schema([
     pa.field("account_id", pa.string(), nullable=False),
@@ -59,8 +63,14 @@ def _row(acc: str, ind: IndicatorView, evidence: str) -> dict[str, object]:
 
 
 def match(indicators: list[IndicatorView], con: duckdb.DuckDBPyConnection, keyring: Keyring,
-          *, sketch_threshold: float = SKETCH_THRESHOLD, when: datetime | None = None) -> pa.Table:
-    """One row per (local account, indicator) that matches."""
+          *, sketch_threshold: float = SKETCH_THRESHOLD, when: datetime | None = None,
+          oprf: "OprfClient | None" = None) -> pa.Table:
+    """One row per (local account, indicator) that matches.
+
+    Low-entropy kinds are matched through OPRF tokens (``oprf``: the key holder evaluates
+    this member's own values, blinded); without a client only HMAC-keyed indicators of
+    those kinds (shared before OPRF) can match.
+    """
     rows: list[dict[str, object]] = []
     exact = [i for i in indicators if i.kind != "template"]
     if exact:
@@ -68,9 +78,15 @@ def match(indicators: list[IndicatorView], con: duckdb.DuckDBPyConnection, keyri
         for ind in exact:
             wanted.setdefault(ind.value, []).append(ind)
         seen: set[tuple[str, str]] = set()
-        for acc, kind, raw in raw_values(con):
+        local = raw_values(con)
+        by_kind: dict[str, set[str]] = {}
+        for _, kind, raw in local:
             for k in ([kind, "subnet"] if kind == "ip" else [kind]):
-                for d in all_digests(keyring, k, raw, when):
+                by_kind.setdefault(k, set()).add(raw)
+        forms = {k: tokenise(keyring, k, sorted(v), oprf, every_key=True, when=when) for k, v in by_kind.items()}
+        for acc, kind, raw in local:
+            for k in ([kind, "subnet"] if kind == "ip" else [kind]):
+                for d in forms[k].get(raw, []):
                     for ind in wanted.get(d, []):
                         if ind.kind == k and (acc, ind.id) not in seen:
                             seen.add((acc, ind.id))

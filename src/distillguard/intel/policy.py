@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import unicodedata
 from distillguard.config import parse_toml
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +31,9 @@ from distillguard.errors import ConfigError, PolicyViolation
 from distillguard.intel import vocab
 
 DEFAULT_POLICY = "default_policy.toml"
+# a provider's own raw identifier formats (account ids, payment fingerprints, customer ids)
+DEFAULT_RAW_ID_PATTERNS = (r"acct_[A-Za-z0-9_\-]{3,}", r"fp_[A-Za-z0-9_\-]{3,}", r"cus_[A-Za-z0-9]{6,}",
+                           r"pm_[A-Za-z0-9]{6,}", r"org-[A-Za-z0-9]{12,}")
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,15 @@ class SharingPolicy:
     min_confidence: int = 0
     max_confidence: int = 100
     deny_terms: tuple[str, ...] = ()
+    oprf_kinds: frozenset[str] = frozenset({"email", "payment", "ip", "subnet"})
+    raw_id_patterns: tuple[str, ...] = DEFAULT_RAW_ID_PATTERNS
+    max_key_chars: int = 64
+    max_structural_chars: int = 128
     digest: str = ""
     source: str = ""
     _deny_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _raw_id_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _scan_cache: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def allowed_tlp_ids(self) -> frozenset[str]:
@@ -76,6 +86,15 @@ def _deny_regex(terms: tuple[str, ...]) -> re.Pattern[str] | None:
         # word terms match whole words; symbols ($, €) match anywhere
         parts.append(rf"(?<!\w){esc}(?!\w)" if re.fullmatch(r"[\w ]+", t) else esc)
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+def _raw_id_regex(patterns: tuple[str, ...], source: str) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    try:
+        return re.compile("|".join(f"(?<![A-Za-z0-9])(?:{p})" for p in patterns))
+    except re.error as e:
+        raise ConfigError(f"raw_id_patterns: not a regular expression: {e}", source=source) from e
 
 
 def parse_policy(text: str, source: str = "<policy>") -> SharingPolicy:
@@ -98,6 +117,7 @@ def parse_policy(text: str, source: str = "<policy>") -> SharingPolicy:
         if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
             raise ConfigError(f"[types].{t} must be a list of property names", source=source)
     terms = tuple(str(t) for t in head.get("deny_terms", []))
+    raw_ids = tuple(str(t) for t in head.get("raw_id_patterns", DEFAULT_RAW_ID_PATTERNS))
     try:
         return SharingPolicy(
             name=str(head["name"]),
@@ -112,6 +132,11 @@ def parse_policy(text: str, source: str = "<policy>") -> SharingPolicy:
             min_confidence=int(head.get("min_confidence", 0)),
             max_confidence=int(head.get("max_confidence", 100)),
             deny_terms=terms,
+            oprf_kinds=frozenset(head.get("oprf_kinds", ["email", "payment", "ip", "subnet"])),
+            raw_id_patterns=raw_ids,
+            max_key_chars=int(head.get("max_key_chars", 64)),
+            max_structural_chars=int(head.get("max_structural_chars", 128)),
+            _raw_id_re=_raw_id_regex(raw_ids, source),
             digest=hashlib.sha256(text.encode()).hexdigest(),
             source=source,
             _deny_re=_deny_regex(terms),
@@ -133,7 +158,23 @@ def load_policy(path: str | Path | None = None) -> SharingPolicy:
 
 # --- the raw-data scanner -------------------------------------------------------------
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.])")
+# an IPv4 address anywhere, even glued to letters (host_10.28.64.202) or written with - or _
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\d]|\.\d)")
+_IPV4_DASHED = re.compile(r"(?<!\d)(?<!\d[-_])(\d{1,3})[-_](\d{1,3})[-_](\d{1,3})[-_](\d{1,3})(?!\d)(?![-_]\d)")
+_AT_WORD = re.compile(r"\s*[\[\(\{<]\s*(?:at|@)\s*[\]\)\}>]\s*|\s+at\s+(?=[\w\-]+\s*(?:[\[\(\{<]\s*dot\s*[\]\)\}>]|\.))",
+                      re.IGNORECASE)
+_DOT_WORD = re.compile(r"\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*", re.IGNORECASE)
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2028-\u202f\u205f-\u206f\ufeff]")
+_KEY = re.compile(r"^(?:[A-Za-z0-9_\-]{1,64}|extension-definition--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+def normalise_text(text: str) -> str:
+    """NFKC (full-width ＠ and digits become ASCII), invisible characters dropped, and
+    spelled-out '[at]' / '(dot)' folded back, so disguised values are matched too."""
+    t = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    if "at" in t.lower() or "dot" in t.lower():
+        t = _DOT_WORD.sub(".", _AT_WORD.sub("@", t))
+    return t
 _IPV6_TOKEN = re.compile(r"(?<![\w:])[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:/\d{1,3})?(?![\w:])")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
@@ -169,34 +210,52 @@ def _ipv6_hits(text: str) -> list[str]:
     return hits
 
 
-def scan_text(text: str, policy: SharingPolicy) -> list[tuple[str, str]]:
-    """Reasons (code, message) why a string must not leave; empty if it looks safe.
-
-    Messages never repeat the offending value: the refusal itself may be logged or sent.
-    """
+def _pii(text: str, policy: SharingPolicy) -> list[tuple[str, str]]:
+    """Raw personal data and raw provider ids in already normalised text."""
     found: list[tuple[str, str]] = []
     if _EMAIL.search(text):
         found.append(("pii-email", "contains an email address"))
-    for m in _IPV4.finditer(text):
+    no_uuid = _UUID.sub(" ", text)  # a UUID's digit runs are not addresses or card numbers
+    for m in _IPV4.finditer(no_uuid):
         try:
             ipaddress.IPv4Address(m.group(0).split("/")[0])
         except ValueError:
             continue
         found.append(("pii-ip", "contains an IPv4 address"))
         break
+    else:
+        if any(all(int(g) <= 255 for g in m.groups()) for m in _IPV4_DASHED.finditer(no_uuid)):
+            found.append(("pii-ip", "contains an IPv4 address written with dashes or underscores"))
     if _ipv6_hits(text):
         found.append(("pii-ip", "contains an IPv6 address"))
-    for m in _CARD.finditer(_UUID.sub(" ", text)):  # a UUID's digit runs are not card numbers
+    for m in _CARD.finditer(no_uuid):
         digits = re.sub(r"\D", "", m.group(0))
         if 13 <= len(digits) <= 19 and _luhn(digits):
             found.append(("pii-card", "contains what looks like a payment card number"))
             break
+    if policy._raw_id_re is not None and policy._raw_id_re.search(text):
+        found.append(("raw-id", "contains a raw account, customer or payment identifier"))
+    return found
+
+
+def scan_text(text: str, policy: SharingPolicy) -> list[tuple[str, str]]:
+    """Reasons (code, message) why a string must not leave; empty if it looks safe.
+
+    Messages never repeat the offending value: the refusal itself may be logged or sent.
+    """
+    text = normalise_text(text)
+    found = _pii(text, policy)
     words = text.split()
     if len(text) > policy.max_text_chars or len(words) > policy.max_words:
         found.append(("free-text", f"free text ({len(text)} chars, {len(words)} words) is not shared; "
                                    f"limit {policy.max_text_chars} chars / {policy.max_words} words"))
     elif len(words) >= 5 and (_PROMPT_START.search(text) or ("?" in text) or "\n" in text):
         found.append(("prompt-like", "looks like prompt or conversation text"))
+    return found + _competitive(text, policy)
+
+
+def _competitive(text: str, policy: SharingPolicy) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if policy._deny_re is not None:
         m = policy._deny_re.search(text)
         if m:
@@ -215,7 +274,7 @@ _STRUCTURAL = {"type", "spec_version", "id", "created", "modified", "valid_from"
                "created_by_ref", "source_ref", "target_ref", "sighting_of_ref", "relationship_type",
                "identity_class", "opinion", "extension_type", "tlp_2_0", "schema", "external_id",
                "url", "source_name", "version", vocab.PROP_KIND, vocab.PROP_CATEGORY, vocab.PROP_KEY_ID,
-               vocab.PROP_DETECTOR_VERSION, vocab.PROP_POLICY_VERSION}
+               vocab.PROP_DETECTOR_VERSION, vocab.PROP_POLICY_VERSION, "x_distillguard_signature"}
 _REF_LISTS = {"object_marking_refs", "object_refs", "where_sighted_refs", "extension_types",
               "indicator_types", "labels", "sectors", "authors"}
 
@@ -240,27 +299,73 @@ def check_pattern(pattern: str, kind: str | None, policy: SharingPolicy) -> list
         if not sm or len(sm.group(2)) != int(sm.group(1)) * 8:
             issues.append(("pattern-value", "template sketch must be keyid:mh<N>:<8N hex digits>"))
     elif not _HMAC_VALUE.match(value):
-        issues.append(("pattern-value", "value must be keyid:<64 hex digits> (a keyed HMAC-SHA256)"))
+        issues.append(("pattern-value", "value must be keyid:<64 hex digits> (an OPRF token or keyed HMAC-SHA256)"))
+    elif pkind in policy.oprf_kinds and not value.startswith("oprf-"):
+        issues.append(("pattern-reversible", f"{pkind} values have too little entropy for a shared-key HMAC "
+                                             "(any member could enumerate them): share them as OPRF tokens "
+                                             "(key id oprf-…, see docs/intel.md)"))
     return issues
 
 
-def _strings(node: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    """(path, last key, string) for every string under node."""
+def _strings(node: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str, str]]:
+    """(path, last key, string) for every string under node, keys included (as '<key>').
+
+    Iterative over lists and bounded in depth, so hostile nesting cannot crash the guard.
+    """
+    if depth > 32:
+        yield path, "<depth>", ""
+        return
     if isinstance(node, str):
         yield path, path.rsplit(".", 1)[-1].split("[")[0], node
     elif isinstance(node, dict):
         for k, v in node.items():
-            if isinstance(k, str):
-                yield from _strings(v, f"{path}.{k}")
-                if not k.startswith(("extension-definition--", "x_", "x-")) and scan_text(k, _KEY_POLICY):
-                    yield f"{path}.{k}", "<key>", k
+            if not isinstance(k, str):
+                continue
+            shown = k if _KEY.match(k) else "<key>"
+            yield f"{path}.{shown}", "<key>", k
+            yield from _strings(v, f"{path}.{shown}", depth + 1)
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from _strings(v, f"{path}[{i}]")
+            yield from _strings(v, f"{path}[{i}]", depth + 1)
 
 
-_KEY_POLICY = SharingPolicy(name="keys", version="0", types={}, allowed_tlp=frozenset(),
-                            allowed_kinds=frozenset(), max_text_chars=64, max_words=3)
+def _scan_field(key: str, s: str, policy: SharingPolicy) -> list[tuple[str, str]]:
+    """Why one string found at ``key`` must not leave (every string goes through here).
+
+    Memoised per (policy, key, string): a bundle repeats the same names, labels, refs and
+    timestamps in every object, and the verdict depends on nothing else.
+    """
+    cache = policy._scan_cache
+    hit = cache.get((key, s))
+    if hit is None:
+        hit = _scan_field_uncached(key, s, policy)
+        if len(cache) > 200_000:
+            cache.clear()
+        if len(s) <= 4096:
+            cache[(key, s)] = hit
+    return list(hit)
+
+
+def _scan_field_uncached(key: str, s: str, policy: SharingPolicy) -> list[tuple[str, str]]:
+    if key == "<depth>":
+        return [("too-deep", "nested deeper than 32 levels")]
+    if key == "<key>":
+        text = normalise_text(s)
+        hits = [] if _KEY.match(s) else [("key-form", f"property names must be 1-{policy.max_key_chars} letters, "
+                                                      "digits, _ or -, or an extension-definition id")]
+        return hits + _pii(text, policy) + _competitive(text, policy)
+    if key in _STRUCTURAL or key in _REF_LISTS:
+        # identifiers, timestamps, enumerations, labels: short, and never personal data
+        text = normalise_text(s)
+        hits = _pii(text, policy)
+        limit = 2 * policy.max_structural_chars if key in ("url", "schema") else policy.max_structural_chars
+        if len(text) > limit or len(text.split()) > 6:
+            hits.append(("free-text", f"{key} values are short identifiers or labels (limit {limit} chars, 6 words)"))
+        if key not in ("id", "created_by_ref", "source_ref", "target_ref", "sighting_of_ref", "schema", "url") \
+                and key not in ("object_marking_refs", "object_refs", "where_sighted_refs", "extension_types"):
+            hits += _competitive(text, policy)
+        return hits
+    return scan_text(s, policy)
 
 
 def _check_object(i: int, obj: Any, policy: SharingPolicy, ids: set[str]) -> list[PolicyIssue]:
@@ -313,12 +418,7 @@ def _check_object(i: int, obj: Any, policy: SharingPolicy, ids: set[str]) -> lis
     for spath, key, s in _strings(obj, path):
         if key == "pattern":
             continue  # checked structurally above
-        if key in _STRUCTURAL or key in _REF_LISTS:
-            # identifiers and enumerations: only the PII part of the scanner applies
-            hits = [h for h in scan_text(s, policy) if h[0].startswith("pii-")]
-        else:
-            hits = scan_text(s, policy)
-        issues.extend(PolicyIssue(spath, code, msg) for code, msg in hits)
+        issues.extend(PolicyIssue(spath, code, msg) for code, msg in _scan_field(key, s, policy))
     return issues
 
 

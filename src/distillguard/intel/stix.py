@@ -8,15 +8,18 @@ showing it, first/last seen). Every indicator is an *opinion* of this member: it
 confidence, valid_from/valid_until (expiry by default), the detector name and version,
 the category and whether the detection was caused by hub intel (provenance).
 
-Ids are deterministic (UUIDv4-shaped, derived from org + content) so re-exporting the
-same campaign updates objects instead of duplicating them, and a retraction can name
-the exact indicator id it revokes.
+Ids are UUIDv4-shaped HMACs of the content under the member's own *id key*
+(``ExportOptions.id_key``, never shared): re-exporting the same campaign with the same id
+key updates objects instead of duplicating them, a retraction names the exact id, and no
+other member can predict an id to squat it (the id key is not the consortium keyring).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,9 +43,14 @@ KIND_NAME: dict[str, str] = {
 }
 
 
-def stable_id(stix_type: str, *parts: str) -> str:
-    """A deterministic id in UUIDv4 form (the spec asks for v4) from the given parts."""
-    h = hashlib.sha256("\x1f".join((stix_type, *parts)).encode()).digest()[:16]
+def stable_id(stix_type: str, *parts: str, key: bytes | None = None) -> str:
+    """An id in UUIDv4 form (the spec asks for v4) from the given parts.
+
+    With ``key`` (a member's private id key) it is an HMAC: stable for that member,
+    unpredictable to everyone else. Without one it is a plain hash (tests, fixed objects).
+    """
+    data = "\x1f".join((stix_type, *parts)).encode()
+    h = (hmac.new(key, data, hashlib.sha256).digest() if key else hashlib.sha256(data).digest())[:16]
     return f"{stix_type}--{uuid.UUID(bytes=h, version=4)}"
 
 
@@ -76,6 +84,9 @@ class ExportOptions:
     policy_version: str = ""
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     ttl_days: dict[str, int] = field(default_factory=lambda: dict(TTL_DAYS))
+    # the member's private id key (``intel export --id-key``); default: fresh per export, so
+    # ids are unpredictable but a re-export creates new objects instead of new versions
+    id_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
 
 def _custom(obj: dict[str, Any], **props: Any) -> dict[str, Any]:
@@ -114,7 +125,7 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
         conf = int(round(100 * max(0.0, min(1.0, c.score))))
         if opts.category == "investigation-seed":
             conf = min(conf, 50)
-        cid = stable_id("campaign", opts.org, c.id)
+        cid = stable_id("campaign", opts.org, c.id, key=opts.id_key)
         camp = _base("campaign", cid, opts, marking, org_id)
         camp.update({"name": f"distillation campaign {cid[-12:]}",
                      "description": "Coordinated accounts extracting model outputs through the inference API.",
@@ -129,18 +140,20 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
         tech_ids = [t for t in (c.atlas_techniques or techniques_for(list(c.signals))) if t in TECHNIQUES]
         for tid in tech_ids:
             t = TECHNIQUES[tid]
-            apid = stable_id("attack-pattern", opts.org, tid)
+            apid = stable_id("attack-pattern", opts.org, tid, key=opts.id_key)
             if not any(o["id"] == apid for o in objects):
                 ap = _base("attack-pattern", apid, opts, marking, org_id)
                 ap.update({"name": t.name, "external_references": [
-                    {"source_name": "mitre-atlas", "external_id": t.id, "url": t.url}]})
+                    # no url: stix2-validator strict mode wants a hash with every URL (rule 302), and
+                    # source_name + external_id identify the ATLAS technique unambiguously
+                    {"source_name": "mitre-atlas", "external_id": t.id}]})
                 objects.append(ap)
-            rel = _base("relationship", stable_id("relationship", cid, "uses", apid), opts, marking, org_id)
+            rel = _base("relationship", stable_id("relationship", cid, "uses", apid, key=opts.id_key), opts, marking, org_id)
             rel.update({"relationship_type": "uses", "source_ref": cid, "target_ref": apid})
             objects.append(rel)
         for a in item.artefacts:
             pattern = _pattern(a)
-            iid = stable_id("indicator", opts.org, pattern)
+            iid = stable_id("indicator", opts.org, pattern, key=opts.id_key)
             if pattern not in seen_patterns:
                 seen_patterns.add(pattern)
                 ind = _base("indicator", iid, opts, marking, org_id)
@@ -158,15 +171,42 @@ def build_bundle(items: list[CampaignIntel], opts: ExportOptions) -> dict[str, A
                                        detector_version=item.detector_version,
                                        derived_from_hub=item.derived_from_hub,
                                        key_id=a.value.split(":", 1)[0], policy_version=opts.policy_version))
-            rel = _base("relationship", stable_id("relationship", iid, "indicates", cid), opts, marking, org_id)
+            rel = _base("relationship", stable_id("relationship", iid, "indicates", cid, key=opts.id_key), opts, marking, org_id)
             rel.update({"relationship_type": "indicates", "source_ref": iid, "target_ref": cid})
             objects.append(rel)
-            sig = _base("sighting", stable_id("sighting", opts.org, iid, cid), opts, marking, org_id)
+            sig = _base("sighting", stable_id("sighting", opts.org, iid, cid, key=opts.id_key), opts, marking, org_id)
             sig.update({"sighting_of_ref": iid, "count": max(1, a.accounts), "where_sighted_refs": [org_id]})
             if a.first_seen and a.last_seen:
                 sig["first_seen"], sig["last_seen"] = ts(a.first_seen), ts(max(a.last_seen, a.first_seen))
             objects.append(_custom(sig, derived_from_hub=item.derived_from_hub))
-    return {"type": "bundle", "id": stable_id("bundle", opts.org, ts(opts.now), str(len(objects))), "objects": objects}
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+
+
+OPENCTI_DROP_TYPES = ("extension-definition",)
+
+
+def opencti_profile(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle in OpenCTI's conventions (``intel export --profile opencti``).
+
+    OpenCTI's import workbench drops objects carrying properties it does not know and drops
+    extension-definition objects, so this profile keeps only standard STIX plus OpenCTI's own
+    ``x_opencti_score`` (0-100, our confidence) and ``x_opencti_detection`` on indicators: no
+    ``x_distillguard_*`` properties, no ``extensions`` marker, no extension-definition (and
+    not the project identity that authors it). Category and kind stay visible as ``labels``.
+    Signatures are dropped too (they cover the full object); sign after profiling if needed.
+    """
+    out = []
+    for o in bundle["objects"]:
+        if o.get("type") in OPENCTI_DROP_TYPES or o.get("id") == vocab.DISTILLGUARD_IDENTITY_ID:
+            continue
+        new = {k: v for k, v in o.items() if not k.startswith(vocab.PREFIX)}
+        if o.get("type") != "marking-definition":
+            new.pop("extensions", None)
+        if o.get("type") == "indicator":
+            new["x_opencti_score"] = int(o.get("confidence", 50))
+            new["x_opencti_detection"] = not o.get("revoked", False)
+        out.append(new)
+    return {**bundle, "objects": out}
 
 
 def revoke(indicator: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -186,7 +226,7 @@ def false_positive_opinion(indicator_id: str, org: str, *, tlp: str = "amber", n
     """A member's false-positive report on someone's indicator: opinion strongly-disagree."""
     when = now or datetime.now(timezone.utc)
     org_id = identity_id or org_identity_id(org)
-    op = {"type": "opinion", "spec_version": "2.1", "id": stable_id("opinion", org, indicator_id, ts(when)),
+    op = {"type": "opinion", "spec_version": "2.1", "id": f"opinion--{uuid.uuid4()}",
           "created": ts(when), "modified": ts(when), "created_by_ref": org_id,
           "object_marking_refs": [vocab.TLP2_IDS[tlp]], "opinion": "strongly-disagree",
           "object_refs": [indicator_id], "explanation": explanation}
@@ -200,7 +240,7 @@ def wrap(objects: list[dict[str, Any]], org: str, tlp: str = "amber", identity_i
     head = [vocab.tlp2_marking(tlp), vocab.distillguard_identity(), vocab.client_extension_definition(),
             {"type": "identity", "spec_version": "2.1", "id": org_id, "created": ts(now), "modified": ts(now),
              "name": org, "identity_class": "organization", "object_marking_refs": [vocab.TLP2_IDS[tlp]]}]
-    return {"type": "bundle", "id": stable_id("bundle", org, ts(now), json.dumps([o["id"] for o in objects])),
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
             "objects": head + objects}
 
 
@@ -213,5 +253,8 @@ def validate(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(errors, warnings) from the OASIS stix2-validator."""
     from stix2validator import ValidationOptions, validate_instance
 
+    from distillguard.intel import fastvalidate
+
+    fastvalidate.install()
     r = validate_instance(bundle, ValidationOptions(version="2.1"))
     return [str(e) for e in r.errors], [str(w) for w in r.warnings]

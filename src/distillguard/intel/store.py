@@ -58,6 +58,7 @@ class Delta:
     unchanged: int = 0
     retracted: list[str] = field(default_factory=list)
     disputed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "id: reason" for versions from someone else
 
 
 def pattern_value(pattern: str) -> tuple[str, str] | None:
@@ -73,8 +74,11 @@ def pattern_value(pattern: str) -> tuple[str, str] | None:
 class IntelStore:
     """A folder holding pulled objects (latest versions) and pull checkpoints."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, trusted_keys: dict[str, str] | None = None) -> None:
+        """``trusted_keys`` (identity id -> Ed25519 public key, base64): objects claiming one
+        of these identities are accepted only with that member's valid signature."""
         self.folder = Path(folder)
+        self.trusted_keys = dict(trusted_keys or {})
         self._objects: dict[str, dict[str, Any]] | None = None
 
     # --- persistence ---------------------------------------------------------------------
@@ -110,9 +114,33 @@ class IntelStore:
             oid = obj.get("id")
             if not isinstance(oid, str):
                 continue
+            if self.trusted_keys:
+                from distillguard.intel.signing import claimed_author, verify
+
+                author = claimed_author(obj)
+                if author in self.trusted_keys and not verify(obj, self.trusted_keys[author]):
+                    delta.refused.append(f"{oid}: claims to be by {author} but lacks that member's valid signature")
+                    continue
             old = self.objects.get(oid)
             mod = obj.get("modified", obj.get("created", ""))
-            if old is not None and parse_ts(old.get("modified", old.get("created", mod))) >= parse_ts(mod):
+            if (old is not None and obj.get("type") == "identity" and old.get("name") != obj.get("name")
+                    and oid not in self.trusted_keys):
+                # names are pinned at first sight: a "renamed" identity could pass one member off
+                # as another (a member whose key is pinned may rename, signed)
+                delta.refused.append(f"{oid}: identity name change refused (names are pinned at first sight)")
+                continue
+            if old is not None and old.get("created_by_ref") != obj.get("created_by_ref"):
+                # an id belongs to its first creator: a "new version" (a revocation, say) by
+                # anyone else is a forgery, whichever collection or server it came through
+                delta.refused.append(f"{oid}: new version by {obj.get('created_by_ref')} of an object "
+                                     f"created by {old.get('created_by_ref')}")
+                continue
+            try:
+                newer = old is None or parse_ts(old.get("modified", old.get("created", mod))) < parse_ts(mod)
+            except (TypeError, ValueError):
+                delta.refused.append(f"{oid}: unreadable modified/created timestamp")
+                continue
+            if not newer:
                 delta.unchanged += 1
                 continue
             self.objects[oid] = obj
@@ -124,10 +152,13 @@ class IntelStore:
                 delta.retracted.append(oid)
             if obj.get("type") == "opinion" and obj.get("opinion") in DISAGREE:
                 delta.disputed.extend(r for r in obj.get("object_refs", []) if r.startswith("indicator--"))
-        if delta.retracted or delta.disputed:
+        if delta.retracted or delta.disputed or delta.refused:
             self.folder.mkdir(parents=True, exist_ok=True)
             with (self.folder / RETRACTIONS_FILE).open("a") as f:
                 now = datetime.now(timezone.utc).isoformat()
+                for why in delta.refused:
+                    f.write(json.dumps({"ts": now, "indicator_id": why.split(":", 1)[0], "what": "refused",
+                                        "why": why.split(": ", 1)[-1]}) + "\n")
                 for i in delta.retracted:
                     f.write(json.dumps({"ts": now, "indicator_id": i, "what": "revoked"}) + "\n")
                 for i in delta.disputed:

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 from taxii2client.exceptions import TAXIIServiceException
-from taxii2client.v21 import Collection, Server, as_pages
+from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from distillguard.errors import InputError, PolicyViolation
 from distillguard.intel.audit import AuditLog
@@ -78,33 +78,135 @@ class PushResult:
     failure: int
     failures: list[dict[str, Any]] = field(default_factory=list)
     audit_seq: int = 0
+    envelopes: int = 0
+    skipped: int = 0  # objects an earlier, partly accepted push of this bundle already delivered
 
 
-def push(bundle: dict[str, Any], endpoint: Endpoint, policy: SharingPolicy, audit: AuditLog) -> PushResult:
-    """Check, validate, send and record one bundle. Raises PolicyViolation before sending."""
+HEAD_TYPES = ("marking-definition", "extension-definition", "identity")
+SIZE_MARGIN = 0.98  # keep each envelope a little under the advertised limit
+
+
+def _object_key(obj: dict[str, Any]) -> str:
+    return f"{obj.get('id')}|{obj.get('modified') or obj.get('created') or ''}"
+
+
+def envelopes(objects: list[dict[str, Any]], max_bytes: int, max_objects: int = 1000) -> list[bytes]:
+    """Split objects into TAXII envelopes whose bodies fit ``max_bytes`` (and ``max_objects``).
+
+    Shared context (markings, the extension definition, identities) goes first, so the
+    first envelope carries it. An object that alone exceeds the limit is an InputError.
+    """
+    budget = int(max_bytes * SIZE_MARGIN) - len(b'{"objects": []}')
+    ordered = [o for o in objects if o.get("type") in HEAD_TYPES] + [o for o in objects if o.get("type") not in HEAD_TYPES]
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for o in ordered:
+        data = json.dumps(o, ensure_ascii=False, sort_keys=True).encode()
+        if len(data) > budget:
+            raise InputError(f"object {o.get('id')} alone is {len(data)} bytes, over the server's "
+                             f"max_content_length ({max_bytes})")
+        if chunk and (size + len(data) + 2 > budget or len(chunk) >= max_objects):
+            out.append(b'{"objects": [' + b", ".join(chunk) + b"]}")
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data) + 2
+    if chunk:
+        out.append(b'{"objects": [' + b", ".join(chunk) + b"]}")
+    return out
+
+
+def _progress_path(audit: AuditLog, destination: str, bundle: dict[str, Any]) -> Any:
+    import hashlib
+
+    key = hashlib.sha256(f"{destination}\x00{bundle.get('id')}\x00".encode()
+                         + json.dumps(sorted(_object_key(o) for o in bundle["objects"])).encode()).hexdigest()
+    return audit.folder / "progress" / f"{key}.json"
+
+
+def max_content_length(endpoint: Endpoint) -> int | None:
+    """The API root's advertised max_content_length (None if it does not say)."""
+    url = endpoint.collection_url.split("/collections/", 1)[0] + "/"
+    auth = _Bearer(endpoint.token) if endpoint.token else None
+    root = ApiRoot(url, user=None if auth else endpoint.user, password=None if auth else endpoint.password,
+                   verify=endpoint.verify, auth=auth)
+    try:
+        n = root.max_content_length
+        return int(n) if n else None
+    finally:
+        root.close()
+
+
+# OASIS medallion 3.0.0 (and servers built like it) read an object's ``version`` property as
+# its TAXII version timestamp, so a collection holding an extension-definition ("version":
+# "1.0.0") answers 500 to every pull. Receivers need only the definition's id, which is fixed
+# and published (docs/intel.md), so for such servers push without it.
+STANDARD_SERVER_OMIT = ("extension-definition",)
+
+
+def push(bundle: dict[str, Any], endpoint: Endpoint, policy: SharingPolicy, audit: AuditLog, *,
+         max_bytes: int | None = None, max_objects: int = 1000, omit_types: tuple[str, ...] = ()) -> PushResult:
+    """Check, validate, send and record one bundle. Raises PolicyViolation before sending.
+
+    The bundle is split into envelopes that fit the API root's ``max_content_length``
+    (or ``max_bytes``); each envelope is one TAXII add-objects request and one audit entry.
+    Objects the server accepted are remembered in ``<audit>/progress/``, so re-running a
+    push that failed half-way sends only what was not yet accepted. ``omit_types`` leaves
+    object types out (``STANDARD_SERVER_OMIT`` for medallion-like servers).
+    """
     enforce(bundle, policy)
     errors, _ = validate(bundle)
     if errors:
         raise PolicyViolation("bundle is not valid STIX 2.1: " + "; ".join(errors[:5]))
-    envelope = {"objects": bundle["objects"]}
-    payload = json.dumps(envelope, ensure_ascii=False, sort_keys=True).encode()
-    summary = {
-        "objects": len(bundle["objects"]),
-        "by_type": _count(o["type"] for o in bundle["objects"]),
-        "indicator_ids": [o["id"] for o in bundle["objects"] if o["type"] == "indicator"],
-        "revoked": [o["id"] for o in bundle["objects"] if o.get("revoked")],
-    }
     try:
-        status = endpoint.collection().add_objects(payload, wait_for_completion=True, poll_interval=1, timeout=30)
+        limit = max_bytes or max_content_length(endpoint) or 10_000_000
     except (requests.RequestException, TAXIIServiceException) as e:
-        audit.append(action="push-failed", payload=payload, destination=endpoint.collection_url, policy=policy,
-                     summary={**summary, "error": type(e).__name__})
-        raise InputError(f"TAXII push failed: {e}", source=endpoint.collection_url) from e
-    entry = audit.append(action="push", payload=payload, destination=endpoint.collection_url, policy=policy,
-                         summary={**summary, "status": status.status, "success_count": status.success_count,
-                                  "failure_count": status.failure_count})
-    return PushResult(status.status, int(status.success_count or 0), int(status.failure_count or 0),
-                      list(status.failures or []), int(entry["seq"]))
+        raise InputError(f"TAXII API root unreachable: {e}", source=endpoint.collection_url) from e
+    if omit_types:
+        bundle = {**bundle, "objects": [o for o in bundle["objects"] if o.get("type") not in omit_types]}
+    progress_file = _progress_path(audit, endpoint.collection_url, bundle)
+    done: set[str] = set(json.loads(progress_file.read_text())["accepted"]) if progress_file.exists() else set()
+    todo = [o for o in bundle["objects"] if _object_key(o) not in done or o.get("type") in HEAD_TYPES]
+    skipped = len(bundle["objects"]) - len(todo)
+    if not [o for o in todo if o.get("type") not in HEAD_TYPES] and skipped:
+        return PushResult("complete", 0, 0, [], 0, 0, skipped)
+    result = PushResult("complete", 0, 0, [], 0, 0, skipped)
+    by_id = {o["id"]: o for o in todo}
+    parts = envelopes(todo, limit, max_objects)
+    col = endpoint.collection()
+    for n, payload in enumerate(parts, 1):
+        sent = json.loads(payload)["objects"]
+        summary = {
+            "objects": len(sent), "envelope": f"{n}/{len(parts)}", "bundle_id": bundle.get("id"),
+            "by_type": _count(o["type"] for o in sent),
+            "indicator_ids": [o["id"] for o in sent if o["type"] == "indicator"],
+            "revoked": [o["id"] for o in sent if o.get("revoked")],
+        }
+        try:
+            status = col.add_objects(payload, wait_for_completion=True, poll_interval=1, timeout=30)
+        except (requests.RequestException, TAXIIServiceException) as e:
+            audit.append(action="push-failed", payload=payload, destination=endpoint.collection_url, policy=policy,
+                         summary={**summary, "error": type(e).__name__})
+            raise InputError(f"TAXII push failed at envelope {n} of {len(parts)} ({result.success} object(s) "
+                             f"accepted so far; run the same push again to resume): {e}",
+                             source=endpoint.collection_url) from e
+        entry = audit.append(action="push", payload=payload, destination=endpoint.collection_url, policy=policy,
+                             summary={**summary, "status": status.status, "success_count": status.success_count,
+                                      "failure_count": status.failure_count})
+        for ok in status.successes or []:
+            obj = by_id.get(ok.get("id", "") if isinstance(ok, dict) else "")
+            if obj is not None:
+                done.add(_object_key(obj))
+        progress_file.parent.mkdir(parents=True, exist_ok=True)
+        progress_file.write_text(json.dumps({"destination": endpoint.collection_url, "accepted": sorted(done)}))
+        result.success += int(status.success_count or 0)
+        result.failure += int(status.failure_count or 0)
+        result.failures.extend(list(status.failures or []))
+        result.audit_seq = int(entry["seq"])
+        result.envelopes += 1
+        if status.status != "complete":
+            result.status = str(status.status)
+    return result
 
 
 def _count(items: Any) -> dict[str, int]:

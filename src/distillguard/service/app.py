@@ -16,11 +16,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from distillguard.config import Settings
+from distillguard.service.auth import admin_guard
 from distillguard.service.guard import Guard
 from distillguard.service.protect_api import mount_protect
 from distillguard.service.schemas import FeedbackIn, RequestError, parse_accounts, parse_events
@@ -72,9 +73,12 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
             return _json({"error": f"account {account_id!r} has not been seen"}, 404)
         return _json(view)
 
-    @app.post("/v1/accounts")
+    admin = [Depends(admin_guard(cfg.admin_token))]
+
+    @app.post("/v1/accounts", dependencies=admin)
     async def accounts(request: Request) -> Response:
-        """The accounts feed: sign-ups and profile changes (identity facts for live linking)."""
+        """The accounts feed: sign-ups and profile changes (identity facts for live linking).
+        Privileged like feedback: a forged record could tie a customer to a flagged campaign."""
         try:
             recs = parse_accounts(await request.body(), cfg.max_batch)
         except RequestError as e:
@@ -83,16 +87,16 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
         m.requests[("/v1/accounts", 200)] += 1
         return _json({"accounts": guard.learn_accounts(recs)})
 
-    @app.post("/v1/feedback")
+    @app.post("/v1/feedback", dependencies=admin)
     async def feedback(fb: FeedbackIn) -> Response:
         m.requests[("/v1/feedback", 200)] += 1
         return _json(await guard.feedback(fb.account_id, fb.verdict, fb.analyst, fb.note))
 
-    @app.post("/v1/admin/reload")
+    @app.post("/v1/admin/reload", dependencies=admin)
     async def reload() -> Response:
         return _json(guard.reload())
 
-    @app.post("/v1/admin/flush")
+    @app.post("/v1/admin/flush", dependencies=admin)
     async def flush() -> Response:
         return _json({"states_written": await guard.flush()})
 
@@ -104,6 +108,10 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(m.render(), media_type="text/plain; version=0.0.4")
+
+    @app.exception_handler(HTTPException)
+    async def _http(_req: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

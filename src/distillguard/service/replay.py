@@ -100,11 +100,19 @@ _ACCOUNT_SEND = ("account_id", "created_at", "email", "payment_fingerprint", "co
 
 def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, config: IngestConfig | None = None,
            on_events: Callable[[int], None] | None = None, tier_of: dict[str, str] | None = None,
-           timeout_s: float = 30.0, accounts: str | Path | None = None) -> ReplaySummary:
+           timeout_s: float = 30.0, accounts: str | Path | None = None,
+           admin_token: str | None = None) -> ReplaySummary:
     """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`.
 
     With ``accounts`` (an accounts table), each account's record is sent to ``POST
-    /v1/accounts`` just before its first event, as a sign-up feed would deliver it."""
+    /v1/accounts`` just before its first event, as a sign-up feed would deliver it; that
+    endpoint is privileged, so ``admin_token`` (or ``$DISTILLGUARD_ADMIN_TOKEN``) goes with it."""
+    import os
+
+    from distillguard.service.auth import ENV
+
+    token = admin_token or os.environ.get(ENV)
+    feed_headers = {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
     summ = ReplaySummary()
     t_start = time.perf_counter()
     ev_t0: float | None = None
@@ -116,8 +124,7 @@ def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, 
                 chunk = rows[i:i + batch]
                 new = [profiles.pop(a) for a in dict.fromkeys(e["account_id"] for e in chunk) if a in profiles]
                 if new:
-                    r = client.post("/v1/accounts", content=orjson.dumps({"accounts": new}),
-                                    headers={"content-type": "application/json"})
+                    r = client.post("/v1/accounts", content=orjson.dumps({"accounts": new}), headers=feed_headers)
                     if r.status_code != 200:
                         raise InputError(f"the guard refused the accounts feed: {r.status_code} {r.text[:200]}")
                 if speed > 0:
