@@ -12,6 +12,8 @@ from distillguard.service.app import create_app
 from distillguard.testing.server import ThreadedServer
 
 SECRET = b"api-test-secret-0123456789"
+ADMIN_TOKEN = "protect-test-admin-token-0123"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 T0 = 1_767_225_600.0
 GSM = ("Natalia sold 48/2 = 24 clips in May, so she bought more.\nShe also needs 10 more in June.\n"
        "Natalia sold 48+24+10 = 82 clips altogether in April, May and June.\n#### 82")
@@ -26,14 +28,14 @@ def _policy(tmp_path: Path, extra: str = "") -> Path:
 
 
 def _serve(tmp_path: Path, policy: Path | None) -> ThreadedServer:
-    sets = [f"service.state_path='{tmp_path / 'state.db'}'"]
+    sets = [f"service.state_path='{tmp_path / 'state.db'}'", f"service.admin_token='{ADMIN_TOKEN}'"]
     if policy is not None:
         sets.append(f"service.policy_file='{policy}'")
     return ThreadedServer(create_app(load_config(None, sets)), log_level="error", loop="asyncio", http="h11")
 
 
 def test_protect_follows_the_decision(tmp_path: Path) -> None:
-    with _serve(tmp_path, _policy(tmp_path)) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+    with _serve(tmp_path, _policy(tmp_path)) as srv, httpx.Client(base_url=srv.url, timeout=10, headers=ADMIN) as c:
         body = {"account_id": "alice", "request_id": "r1", "prompt": "How many clips?", "response": GSM}
         ok = c.post("/v1/protect", json=body).json()
         assert ok["action"] == "allow" and ok["degrade"] == "none" and not ok["canary"]
@@ -61,23 +63,23 @@ def test_protect_refuses_oversized_bodies(tmp_path: Path) -> None:
     sets = [f"service.state_path='{tmp_path / 'state.db'}'", f"service.policy_file='{_policy(tmp_path)}'",
             "service.max_body_bytes=2000"]
     with ThreadedServer(create_app(load_config(None, sets)), log_level="error", loop="asyncio", http="h11") as srv, \
-            httpx.Client(base_url=srv.url, timeout=10) as c:
+            httpx.Client(base_url=srv.url, timeout=10, headers=ADMIN) as c:
         r = c.post("/v1/protect", json={"account_id": "a", "request_id": "r", "prompt": "p", "response": "x" * 5000})
         assert r.status_code == 413 and "larger than" in r.json()["error"]
 
 
 def test_protect_without_a_key_says_how_to_set_one(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("DISTILLGUARD_PROTECT_KEY", raising=False)
-    with _serve(tmp_path, None) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+    with _serve(tmp_path, None) as srv, httpx.Client(base_url=srv.url, timeout=10, headers=ADMIN) as c:
         r = c.post("/v1/protect", json={"account_id": "a", "request_id": "r", "prompt": "p", "response": "t"})
         assert r.status_code == 503 and "key_file" in r.json()["error"]
 
 
 def test_protect_reads_the_decision_of_an_evicted_account(tmp_path: Path) -> None:
     sets = [f"service.state_path='{tmp_path / 'state.db'}'", f"service.policy_file='{_policy(tmp_path)}'",
-            "service.max_accounts=1"]
+            "service.max_accounts=1", f"service.admin_token='{ADMIN_TOKEN}'"]
     with ThreadedServer(create_app(load_config(None, sets)), log_level="error", loop="asyncio", http="h11") as srv, \
-            httpx.Client(base_url=srv.url, timeout=10) as c:
+            httpx.Client(base_url=srv.url, timeout=10, headers=ADMIN) as c:
         c.post("/v1/feedback", json={"account_id": "mallory", "verdict": "confirmed"})
         assert c.post("/v1/events", json={"request_id": "e1", "account_id": "mallory", "ts": T0,
                                           "prompt": "q"}).json()["action"] == "degrade"
