@@ -24,6 +24,12 @@ class IngestConfig(_Section):
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts are quarantined as absurd")
     max_row_bytes: int = Field(2_000_000, gt=0, description="rows larger than this are quarantined")
     batch_rows: int = Field(100_000, gt=0, description="rows per Arrow batch while reading")
+    max_field_chars: int = Field(1024, gt=0, description="longer ids, IPs, user agents, models, emails... are "
+                                 "quarantined as absurd")
+    naive_timezone: str | None = Field(None, description="zone (IANA name, e.g. UTC) for timestamps written "
+                                       "without one; unset: such rows are quarantined")
+    encoding: str = Field("utf-8", description="text encoding of CSV and JSONL files (e.g. latin-1, cp1252); "
+                          "bytes invalid in it quarantine their row")
 
 
 class EngineConfig(_Section):

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +19,10 @@ import pyarrow.parquet as pq
 
 from distillguard.config import IngestConfig
 from distillguard.errors import SchemaError
-from distillguard.ingest.formats import NESTED_MARK, BadLine, detect_format, is_nested, iter_chunks, resolve_inputs
+from distillguard.ingest import rules
+from distillguard.ingest.formats import (NESTED_MARK, BadLine, Chunk, ReadOptions, detect_format, is_nested, iter_chunks,
+                                         iter_records, resolve_inputs)
+from distillguard.ingest.mapping import Mapping, load_mapping
 from distillguard.ingest.validate import Limits, check_chunk
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, Column, required
 
@@ -41,12 +44,13 @@ class IngestReport:
     files: list[str] = field(default_factory=list)
     output: str = ""
     quarantine_file: str = ""
+    mapping: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind, "read": self.read, "used": self.used, "quarantined": self.quarantined,
             "reasons": dict(self.reasons.most_common()), "files": self.files,
-            "output": self.output, "quarantine_file": self.quarantine_file,
+            "output": self.output, "quarantine_file": self.quarantine_file, "mapping": self.mapping,
         }
 
 
@@ -69,20 +73,32 @@ def _raw_record(table: pa.Table, i: int) -> dict[str, object]:
 
 
 def ingest(
-    spec: str | Path,
+    spec: str | Path | list[str | Path],
     kind: str,
     out_dir: str | Path,
     config: IngestConfig | None = None,
     on_rows: Callable[[int], None] | None = None,
+    mapping: Mapping | str | Path | None = None,
 ) -> IngestReport:
-    """Validate ``spec`` (file, folder or glob) and write canonical Parquet parts.
+    """Validate ``spec`` (file, folder, glob, or a list of them) and write canonical Parquet parts.
 
-    ``on_rows`` is called with the number of rows handled after each chunk (progress).
-    Raises SchemaError when a file lacks a required column: nothing in it could be used.
+    ``mapping`` (a :class:`~distillguard.ingest.mapping.Mapping`, a profile name or a
+    TOML file) translates a provider's own format first. ``on_rows`` is called with the
+    number of rows handled after each chunk (progress). Raises SchemaError when a file
+    lacks a required column: nothing in it could be used.
     """
     cfg = config or IngestConfig()
     columns, id_col = KINDS[kind]
-    limits = Limits(cfg.max_prompt_chars, cfg.max_row_bytes)
+    if mapping is not None and not isinstance(mapping, Mapping):
+        mapping = load_mapping(mapping)
+    if mapping is not None and mapping.kind != kind:
+        raise SchemaError(f"mapping {mapping.name!r} is for {mapping.kind}, not {kind}")
+    try:
+        naive = rules.zone(cfg.naive_timezone)
+    except rules.RuleError as e:
+        raise SchemaError(f"ingest.naive_timezone: {e}") from None
+    limits = Limits(cfg.max_prompt_chars, cfg.max_row_bytes, cfg.max_field_chars, naive)
+    ropts = ReadOptions(cfg.batch_rows, cfg.encoding, cfg.max_row_bytes)
     out = Path(out_dir)
     parts = out / kind
     parts.mkdir(parents=True, exist_ok=True)
@@ -90,8 +106,10 @@ def ingest(
         old.unlink()
     qpath = out / f"{kind}.quarantine.jsonl"
     report = IngestReport(kind=kind, output=str(parts), quarantine_file=str(qpath))
+    if mapping is not None:
+        report.mapping = mapping.name
     seen: set[int] = set()
-    files = resolve_inputs(spec, stem=kind)
+    files = resolve_many(spec, stem=kind)
     need = required(columns)
     part_no = 0
     with open(qpath, "w", encoding="utf-8") as q:
@@ -99,18 +117,30 @@ def ingest(
             detect_format(path)
             report.files.append(str(path))
             checked_header = False
-            for table, rows, bad in iter_chunks(path, cfg.batch_rows):
+            chunks = iter_mapped(path, mapping, ropts) if mapping is not None else iter_chunks(path, ropts)
+            for ch in chunks:
+                table, rows, bad = ch.table, ch.rows, ch.bad
                 if table.num_rows and not checked_header:
-                    missing = [c for c in need if c not in table.column_names]
-                    if missing:
-                        raise SchemaError(
-                            f"missing required column(s) {missing}; found {table.column_names}", source=str(path)
-                        )
+                    if mapping is None:
+                        missing = [c for c in need if c not in table.column_names]
+                        if missing:
+                            raise SchemaError(
+                                f"missing required column(s) {missing}; found {table.column_names}"
+                                + _map_hint(table.column_names), source=str(path))
+                    else:
+                        empty = [c for c in need if table.column(c).null_count == table.num_rows]
+                        if empty:
+                            srcs = dict(mapping.describe())
+                            raise SchemaError(
+                                f"mapping {mapping.name!r} found no value for required column(s) {empty} in the "
+                                f"first {table.num_rows:,} records ("
+                                + "; ".join(f"{c} from {srcs.get(c)}" for c in empty)
+                                + "): is this the right --map?", source=str(path))
                     checked_header = True
                 _write_bad_lines(q, path, bad, report)
                 if not table.num_rows:
                     continue
-                typed, ok, reasons = check_chunk(table, columns, limits, seen, id_col)
+                typed, ok, reasons = check_chunk(table, columns, limits, seen, id_col, ch.reasons)
                 n_ok = int(ok.sum())
                 report.read += table.num_rows
                 report.used += n_ok
@@ -118,8 +148,9 @@ def ingest(
                     report.quarantined += 1
                     for r in reasons[i]:
                         report.reasons[_reason_key(r)] += 1
+                    rec = ch.raw[i] if ch.raw is not None else _raw_record(table, i)
                     q.write(json.dumps({"file": str(path), "row": rows[i], "reason": "; ".join(reasons[i]),
-                                        "record": _raw_record(table, i)}, default=str) + "\n")
+                                        "record": rec}, default=str, ensure_ascii=False) + "\n")
                 if n_ok:
                     good = typed.filter(pa.array(ok))
                     pq.write_table(good, parts / f"part-{part_no:05d}.parquet")
@@ -133,9 +164,88 @@ def ingest(
     return report
 
 
+def _map_hint(found: list[str]) -> str:
+    """Point at --map when the columns look like a known provider format."""
+    f = set(found)
+    if {"created", "messages"} <= f or "choices" in f:
+        return " — this looks like OpenAI logs: try --map openai"
+    if "startTime" in f and "messages" in f:
+        return " — this looks like a LiteLLM spend log: try --map litellm"
+    if "resourceSpans" in f:
+        return " — this looks like OpenTelemetry spans: try --map otel"
+    if "messages" in f:
+        return " — a 'messages' list needs a mapping: see --map (docs/mappings.md)"
+    return " (a mapping can rename fields: see --map, docs/mappings.md)"
+
+
+def resolve_many(spec: str | Path | list[str | Path], stem: str) -> list[Path]:
+    """Files of one spec or of several (an unquoted shell glob arrives as several paths)."""
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    if not specs:
+        raise SchemaError("no input given")
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for s in specs:
+        for f in resolve_inputs(s, stem=stem):
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
+    return files
+
+
+def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions) -> Iterator[Chunk]:
+    """Chunks of a file read through ``mapping``: contract columns, reasons, source records."""
+    fmt, gz = detect_format(path)
+    if fmt == "jsonl":
+        recs: list[Any] = []
+        rows: list[int] = []
+        bad: list[BadLine] = []
+        for item in iter_records(path, gz, opts):
+            if isinstance(item, BadLine):
+                bad.append(item)
+                continue
+            lineno, rec = item
+            if not isinstance(rec, dict):
+                bad.append(BadLine(lineno, "JSON line is not an object", json.dumps(rec)[:2000]))
+                continue
+            for r in mapping.explode(rec):
+                recs.append(r)
+                rows.append(lineno)
+            if len(recs) >= opts.batch_rows:
+                yield _mapped_chunk(mapping, recs, rows, bad, None)
+                recs, rows, bad = [], [], []
+        if recs or bad:
+            yield _mapped_chunk(mapping, recs, rows, bad, None)
+        return
+    for ch in iter_chunks(path, opts):
+        recs = ch.table.to_pylist()
+        if mapping.records is not None:
+            exploded, rows2, pre2 = [], [], []
+            for i, r in enumerate(recs):
+                for x in mapping.explode(r):
+                    exploded.append(x)
+                    rows2.append(ch.rows[i])
+                    pre2.append(list(ch.reasons[i]) if ch.reasons else [])
+            yield _mapped_chunk(mapping, exploded, rows2, ch.bad, pre2)
+        else:
+            yield _mapped_chunk(mapping, recs, ch.rows, ch.bad, ch.reasons)
+
+
+def _mapped_chunk(mapping: Mapping, recs: list[Any], rows: list[int], bad: list[BadLine],
+                  pre: list[list[str]] | None) -> Chunk:
+    table, reasons = mapping.apply(recs)
+    if pre:
+        for i, r in enumerate(pre):
+            if r:
+                reasons[i][:0] = r
+    return Chunk(table, rows, bad, reasons, recs)
+
+
 def _write_bad_lines(q, path: Path, bad: list[BadLine], report: IngestReport) -> None:  # type: ignore[no-untyped-def]
     for b in bad:
         report.read += 1
         report.quarantined += 1
         report.reasons[_reason_key(b.reason)] += 1
-        q.write(json.dumps({"file": str(path), "row": b.row, "reason": b.reason, "record": b.raw}) + "\n")
+        q.write(json.dumps({"file": str(path), "row": b.row, "reason": b.reason, "record": b.raw},
+                           ensure_ascii=False) + "\n")
