@@ -35,7 +35,10 @@ class IngestConfig(_Section):
 class EngineConfig(_Section):
     memory_limit: str = Field("2GB", description="DuckDB memory limit; bounds scan memory, not input size")
     threads: int = Field(2, gt=0)
-    temp_directory: str | None = Field(None, description="spill folder (default: inside --out)")
+    temp_directory: str | None = Field(None, description="spill folder (default: inside the scan's working folder)")
+    work_dir: str | None = Field(None, description="where scans keep their working copy of the logs (default: "
+                                 "$XDG_CACHE_HOME/distillguard/work or ~/.cache/distillguard/work); removed after "
+                                 "each scan unless --keep-work")
 
 
 class DetectorConfig(_Section):

@@ -8,17 +8,21 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, progress, settings_from
+from distillguard.cli._common import (ConfigOpt, EncodingOpt, MapOpt, SetOpt, console, friendly_errors, one_or_many,
+                                      progress, settings_from)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def replay(
-        events: str = typer.Argument(..., help="Events file, folder or glob (any contract format)."),
+        events: list[str] = typer.Argument(..., help="Events: files, folders or globs (any contract format, or "
+                                           "a provider format with --map)."),
         to: str = typer.Option(..., "--to", help="Base URL of the guard, e.g. http://127.0.0.1:8707"),
         speed: float = typer.Option(0.0, help="Event-time speed-up (60 = one hour per minute); 0 = as fast as possible."),
         batch: int = typer.Option(100, min=1, help="Events per request."),
+        map_: Optional[str] = MapOpt,
+        encoding: Optional[str] = EncodingOpt,
         config: Optional[Path] = ConfigOpt,
         set_: Optional[list[str]] = SetOpt,
     ) -> None:
@@ -28,14 +32,14 @@ def register(app: typer.Typer) -> None:
         from distillguard.errors import InputError
         from distillguard.service.replay import replay as run
 
-        settings = settings_from(config, set_)
+        settings = settings_from(config, set_, encoding)
         if speed < 0:
             raise typer.BadParameter("speed must be >= 0")
         try:
             with progress() as bar:
                 task = bar.add_task("replaying", total=None)
-                summ = run(events, to, speed=speed, batch=batch, config=settings.ingest,
-                           on_events=lambda n: bar.advance(task, n))
+                summ = run(one_or_many(events), to, speed=speed, batch=batch, config=settings.ingest,
+                           on_events=lambda n: bar.advance(task, n), mapping=map_)
         except httpx.TransportError as e:
             raise InputError(f"cannot reach the guard: {e}", source=to) from None
         t = Table(title=f"replayed {summ.events:,} events in {summ.seconds:.1f} s")

@@ -19,6 +19,7 @@ from distillguard.features.account import clip01, confidence, fetch, noisy_or, p
 
 
 class AutomationDetector(Detector):
+    optional_columns = ("user_agent", "conversation_id")
     name: ClassVar[str] = "automation"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")

@@ -46,10 +46,13 @@ class ReplaySummary:
                 "actions": dict(self.actions), "accounts_acted_on": len(self.first_action)}
 
 
-def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig | None = None,
-                tier_of: dict[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Yield lists of JSON-ready events (ts as epoch seconds) in time order."""
-    report = ingest(spec, "events", work, config)
+def iter_events(spec: str | Path | list[str | Path], batch: int, work: Path, config: IngestConfig | None = None,
+                tier_of: dict[str, str] | None = None, mapping: Any = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield lists of JSON-ready events (ts as epoch seconds) in time order.
+
+    ``mapping`` (a profile name, TOML file or Mapping) reads a provider's own format.
+    """
+    report = ingest(spec, "events", work, config, mapping=mapping)
     if report.used == 0:
         raise InputError("no usable events to replay", source=str(spec))
     con = duckdb.connect()
@@ -67,16 +70,16 @@ def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig |
     con.close()
 
 
-def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, config: IngestConfig | None = None,
-           on_events: Callable[[int], None] | None = None, tier_of: dict[str, str] | None = None,
-           timeout_s: float = 30.0) -> ReplaySummary:
+def replay(spec: str | Path | list[str | Path], url: str, *, speed: float = 0.0, batch: int = 100,
+           config: IngestConfig | None = None, on_events: Callable[[int], None] | None = None,
+           tier_of: dict[str, str] | None = None, timeout_s: float = 30.0, mapping: Any = None) -> ReplaySummary:
     """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`."""
     summ = ReplaySummary()
     t_start = time.perf_counter()
     ev_t0: float | None = None
     with tempfile.TemporaryDirectory(prefix="dg-replay-") as tmp, \
             httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
-        for rows in iter_events(spec, batch, Path(tmp), config, tier_of):
+        for rows in iter_events(spec, batch, Path(tmp), config, tier_of, mapping):
             for i in range(0, len(rows), batch):
                 chunk = rows[i:i + batch]
                 if speed > 0:
