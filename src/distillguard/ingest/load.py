@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from distillguard.config import IngestConfig
@@ -22,7 +23,7 @@ from distillguard.errors import SchemaError
 from distillguard.ingest import rules
 from distillguard.ingest.formats import (NESTED_MARK, BadLine, Chunk, ReadOptions, detect_format, is_nested, iter_chunks,
                                          iter_records, resolve_inputs)
-from distillguard.ingest.mapping import Mapping, load_mapping
+from distillguard.ingest.mapping import ConversationState, Mapping, load_mapping
 from distillguard.ingest.validate import Limits, check_chunk
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, Column, required
 
@@ -112,12 +113,13 @@ def ingest(
     files = resolve_many(spec, stem=kind)
     need = required(columns)
     part_no = 0
+    conv = ConversationState() if mapping is not None and mapping.messages is not None else None
     with open(qpath, "w", encoding="utf-8") as q:
         for path in files:
             detect_format(path)
             report.files.append(str(path))
             checked_header = False
-            chunks = iter_mapped(path, mapping, ropts) if mapping is not None else iter_chunks(path, ropts)
+            chunks = iter_mapped(path, mapping, ropts, conv) if mapping is not None else iter_chunks(path, ropts)
             for ch in chunks:
                 table, rows, bad = ch.table, ch.rows, ch.bad
                 if table.num_rows and not checked_header:
@@ -157,6 +159,8 @@ def ingest(
                     part_no += 1
                 if on_rows:
                     on_rows(table.num_rows + len(bad))
+    if conv is not None:
+        _clear_single_turn(parts, conv.single_turn())
     if part_no == 0:  # an empty but valid dataset keeps the schema for readers
         from distillguard.schema import arrow_schema
 
@@ -194,7 +198,23 @@ def resolve_many(spec: str | Path | list[str | Path], stem: str) -> list[Path]:
     return files
 
 
-def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions) -> Iterator[Chunk]:
+def _clear_single_turn(parts: Path, ids: set[str]) -> None:
+    """Drop derived conversation ids of single-turn requests (by request id; see ingest/mapping.py)."""
+    if not ids:
+        return
+    lonely = pa.array(list(ids), pa.string())
+    for f in sorted(parts.glob("part-*.parquet")):
+        t = pq.read_table(f)
+        col = t.column("conversation_id")
+        hit = pc.and_(pc.is_in(t.column("request_id"), value_set=lonely), pc.starts_with(col, "m-").fill_null(False))
+        if not pc.any(hit).as_py():
+            continue
+        fixed = pc.if_else(hit, pa.scalar(None, pa.string()), col)
+        pq.write_table(t.set_column(t.column_names.index("conversation_id"), "conversation_id", fixed), f)
+
+
+def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions,
+                conv: ConversationState | None = None) -> Iterator[Chunk]:
     """Chunks of a file read through ``mapping``: contract columns, reasons, source records."""
     fmt, gz = detect_format(path)
     if fmt == "jsonl":
@@ -213,10 +233,10 @@ def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions) -> Iterator[Chu
                 recs.append(r)
                 rows.append(lineno)
             if len(recs) >= opts.batch_rows:
-                yield _mapped_chunk(mapping, recs, rows, bad, None)
+                yield _mapped_chunk(mapping, recs, rows, bad, None, conv)
                 recs, rows, bad = [], [], []
         if recs or bad:
-            yield _mapped_chunk(mapping, recs, rows, bad, None)
+            yield _mapped_chunk(mapping, recs, rows, bad, None, conv)
         return
     for ch in iter_chunks(path, opts):
         recs = ch.table.to_pylist()
@@ -227,14 +247,14 @@ def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions) -> Iterator[Chu
                     exploded.append(x)
                     rows2.append(ch.rows[i])
                     pre2.append(list(ch.reasons[i]) if ch.reasons else [])
-            yield _mapped_chunk(mapping, exploded, rows2, ch.bad, pre2)
+            yield _mapped_chunk(mapping, exploded, rows2, ch.bad, pre2, conv)
         else:
-            yield _mapped_chunk(mapping, recs, ch.rows, ch.bad, ch.reasons)
+            yield _mapped_chunk(mapping, recs, ch.rows, ch.bad, ch.reasons, conv)
 
 
 def _mapped_chunk(mapping: Mapping, recs: list[Any], rows: list[int], bad: list[BadLine],
-                  pre: list[list[str]] | None) -> Chunk:
-    table, reasons = mapping.apply(recs)
+                  pre: list[list[str]] | None, conv: ConversationState | None = None) -> Chunk:
+    table, reasons = mapping.apply(recs, conv)
     if pre:
         for i, r in enumerate(pre):
             if r:

@@ -25,6 +25,10 @@ mapping fills them itself:
 * ``prompt`` — the text of the **last** ``user`` message;
 * ``conversation_id`` — ``m-`` + a hash of (account, system prompt, **first** user
   message): chat clients resend the history, so every turn of one chat starts the same.
+  A request that carries no earlier turns opens the chat only if it is the latest such
+  request (same account, system prompt and message) at or before a request that
+  continues it; any other request without earlier turns is single-turn and gets no
+  conversation id (ingest settles this once every file is read).
 
 ``[constants]`` adds fixed columns (e.g. ``provider = "acme"``). Source fields that no
 path reads are kept as extra columns (nested values as JSON text) unless listed in
@@ -283,7 +287,7 @@ class Mapping:
             out.append(node)
         return out
 
-    def apply(self, records: list[Any]) -> tuple[pa.Table, list[list[str]]]:
+    def apply(self, records: list[Any], conv: "ConversationState | None" = None) -> tuple[pa.Table, list[list[str]]]:
         """Source records → (raw contract table, reasons per row).
 
         ``ts`` comes back as a UTC timestamp column, token counts as int64, every other
@@ -312,7 +316,7 @@ class Mapping:
                 if cols[k][i] is None:
                     cols[k][i] = v
             if self.messages is not None:
-                self._messages(rec, i, cols, reasons)
+                self._messages(rec, i, cols, reasons, conv)
             if self.keep_unmapped:
                 for k, v in rec.items():
                     if k in consumed or k in self.drop or k in ctype:
@@ -415,9 +419,10 @@ class Mapping:
             return v if isinstance(v, str) else str(v)
         return get_str
 
-    def _messages(self, rec: dict[str, Any], i: int, cols: dict[str, list[Any]], reasons: list[list[str]]) -> None:
+    def _messages(self, rec: dict[str, Any], i: int, cols: dict[str, list[Any]], reasons: list[list[str]],
+                  conv: "ConversationState | None") -> None:
         msgs = _maybe_json(resolve(rec, self.messages or []))
-        if msgs is None:
+        if msgs is None or msgs == {}:
             return
         if not isinstance(msgs, list):
             reasons[i].append(f"wrong type for {self.messages_source}: expected a list of messages")
@@ -428,6 +433,7 @@ class Mapping:
             if s:
                 system_parts.append(s)
         first_user = last_user = None
+        earlier = 0  # user/assistant turns before the last user message
         for m in msgs:
             if not isinstance(m, dict):
                 continue
@@ -440,7 +446,11 @@ class Mapping:
                 t = _message_text(m)
                 if first_user is None:
                     first_user = t
+                else:
+                    earlier += 1
                 last_user = t
+            elif role == "assistant" and first_user is not None:
+                earlier += 1
         system = "\n\n".join(system_parts) if system_parts else None
         if cols["system_prompt"][i] is None:
             cols["system_prompt"][i] = system
@@ -451,6 +461,43 @@ class Mapping:
             h = hashlib.blake2b(f"{acct}\x1f{system or ''}\x1f{first_user}".encode("utf-8", "surrogatepass"),
                                 digest_size=8).hexdigest()
             cols["conversation_id"][i] = "m-" + h
+            if conv is not None:
+                conv.add("m-" + h, cols["ts"][i], cols["request_id"][i], bool(earlier))
+
+
+@dataclass
+class ConversationState:
+    """Derived conversation ids of one ingest run: who opened, who continued, and when."""
+
+    opened: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    continued: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, ts: float | None, request_id: str | None, has_history: bool) -> None:
+        t = float("inf") if ts is None else float(ts)
+        if has_history:
+            self.continued.setdefault(key, []).append(t)
+        elif request_id is not None:
+            self.opened.setdefault(key, []).append((t, str(request_id)))
+
+    def single_turn(self) -> set[str]:
+        """Request ids without earlier turns that open no continued chat."""
+        import bisect
+
+        out: set[str] = set()
+        for key, opens in self.opened.items():
+            conts = self.continued.get(key)
+            if not conts:
+                out.update(r for _, r in opens)
+                continue
+            opens.sort()
+            times = [t for t, _ in opens]
+            keep = set()
+            for t in conts:
+                j = bisect.bisect_right(times, t) - 1
+                if j >= 0:
+                    keep.add(j)
+            out.update(r for j, (_, r) in enumerate(opens) if j not in keep)
+        return out
 
 
 def _maybe_json(v: Any) -> Any:
@@ -631,4 +678,4 @@ def _spec(col: str, raw: Any, typ: pa.DataType, source: str) -> ColumnSpec:
     return sp
 
 
-__all__ = ["Mapping", "compile_mapping", "content_text", "load_mapping", "parse_path", "profiles", "resolve"]
+__all__ = ["ConversationState", "Mapping", "compile_mapping", "content_text", "load_mapping", "parse_path", "profiles", "resolve"]
