@@ -52,19 +52,15 @@ def one_or_many(inputs: list[str]) -> str | list[str]:
 
 
 def print_mapping(mapping: Any, filled: dict[str, int] | None = None, used: int = 0) -> None:
-    """What each contract column was filled from (and, after ingest, how often)."""
-    t = Table(title=f"mapping {mapping.name}: {mapping.description}" if mapping.description else f"mapping {mapping.name}")
-    t.add_column("column")
-    t.add_column("filled from")
-    if filled is not None:
-        t.add_column("rows with a value", justify="right")
-    for col, src in mapping.describe():
-        row = [col, src]
-        if filled is not None:
-            n = filled.get(col)
-            row.append("" if n is None else f"{n:,} / {used:,}")
-        t.add_row(*row)
-    console.print(t)
+    """What each contract column was filled from (and, after ingest, in how many rows)."""
+    title = f"mapping {mapping.name}" + (f" — {mapping.description}" if mapping.description else "")
+    console.print(f"[bold]{escape(title)}[/]", soft_wrap=True, highlight=False)
+    rows = mapping.describe()
+    width = max(len(c) for c, _ in rows)
+    for col, src in rows:
+        n = (filled or {}).get(col)
+        count = f"  [{n:,} / {used:,} rows]" if filled is not None and n is not None else ""
+        console.print(f"  {col:<{width}} ← {escape(src)}{escape(count)}", soft_wrap=True, highlight=False)
 
 
 def friendly_errors(fn: F) -> F:

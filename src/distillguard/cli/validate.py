@@ -60,8 +60,9 @@ def filled_counts(parts: Path) -> dict[str, int]:
     try:
         rel = con.sql(f"SELECT * FROM read_parquet('{parts}/*.parquet', union_by_name=true)")
         cols = rel.columns
-        row = con.sql("SELECT " + ", ".join(f'count("{c}")' for c in cols)
-                      + f" FROM read_parquet('{parts}/*.parquet', union_by_name=true)").fetchone() or []
+        rows = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in cols)
+                           + f" FROM read_parquet('{parts}/*.parquet', union_by_name=true)").fetchall()
+        row = rows[0] if rows else []
         return dict(zip(cols, (int(x) for x in row)))
     finally:
         con.close()
