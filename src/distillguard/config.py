@@ -7,6 +7,7 @@ scan, serve, intel and hub together. docs/configuration.md lists every key.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from distillguard.errors import ConfigError
+from distillguard.hub.settings import HubSettings
 
 
 class _Section(BaseModel):
@@ -79,7 +81,6 @@ class CampaignConfig(_Section):
 class ServiceConfig(_Section):
     """`distillguard serve` settings (docs/service.md)."""
 
-    model_config = ConfigDict(extra="allow")
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8707, ge=0, le=65535)
     state_path: str = Field("distillguard-state.db", description="SQLite state file; ':memory:' keeps nothing")
@@ -100,12 +101,36 @@ class ServiceConfig(_Section):
     template_slots: int = Field(32, gt=0, description="template keys remembered per account")
 
 
+class IntelTrustConfig(_Section):
+    """How this member acts on intel matches (docs/intel.md, ``distillguard.intel.trust.TrustPolicy``)."""
+
+    shadow: bool = Field(False, description="log what intel would do without acting on it")
+    min_corroboration: float = Field(1.8, ge=0, description="age-weighted organisations needed to act as corroborated")
+    allow_accounts: list[str] = Field(default_factory=list, description="accounts intel never acts on")
+    allow_indicators: list[str] = Field(default_factory=list, description="indicator ids ignored (known false positives)")
+    single_score: float = Field(0.55, ge=0, le=1, description="score given by one member's indicator")
+    corroborated_score: float = Field(0.85, ge=0, le=1, description="score given by corroborated indicators")
+    infrastructure_score: float = Field(0.25, ge=0, le=1, description="score given by shared infrastructure alone")
+
+
 class IntelConfig(_Section):
-    model_config = ConfigDict(extra="allow")
+    """Defaults of `distillguard intel` options (docs/intel.md); command-line options win."""
+
+    org: str | None = Field(None, description="this member's organisation name (--org)")
+    identity: str | None = Field(None, description="the STIX identity id the hub registered (--identity)")
+    keyring: str | None = Field(None, description="consortium keyring TOML (--keyring)")
+    url: str | None = Field(None, description="TAXII collection URL (--url)")
+    user: str | None = Field(None, description="HTTP Basic user (--user)")
+    policy: str | None = Field(None, description="sharing policy TOML (default: packaged policy)")
+    state: str | None = Field(None, description="folder of pulled intel (--state)")
+    audit: str | None = Field(None, description="folder of the hash-chained audit log (--audit)")
+    events: str | None = Field(None, description="events to match intel against (--events)")
+    accounts: str | None = Field(None, description="accounts to match intel against (--accounts)")
+    trust: IntelTrustConfig = Field(default_factory=IntelTrustConfig)
 
 
-class HubConfig(_Section):
-    model_config = ConfigDict(extra="allow")
+HubConfig = HubSettings
+"""The ``[hub]`` section is the hub's own typed settings (distillguard.hub.settings)."""
 
 
 class Settings(_Section):
@@ -116,7 +141,7 @@ class Settings(_Section):
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
-    hub: HubConfig = Field(default_factory=HubConfig)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -144,8 +169,77 @@ def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def _model_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, str]:
+    """The settings model holding the key at ``loc`` (a pydantic error location), and its dotted section."""
+    model: Any = Settings
+    parts: list[str] = []
+    for key in loc[:-1]:
+        if model is None:
+            return None, ".".join(parts)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            f = model.model_fields.get(str(key))
+            if f is None:
+                return None, ".".join(parts)
+            ann = f.annotation
+            parts.append(str(key))
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                model = ann
+            elif getattr(ann, "__origin__", None) is dict:
+                model = ("dict", ann.__args__[1])
+            elif getattr(ann, "__origin__", None) is list:
+                model = ("list", ann.__args__[0])
+            else:
+                model = None
+        elif isinstance(model, tuple):
+            parts.append(str(key))
+            inner = model[1]
+            model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return (model if isinstance(model, type) and issubclass(model, BaseModel) else None), ".".join(parts)
+
+
+def _closest(key: str, valid: list[str]) -> str:
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f"; did you mean {near[0]!r}?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
+
+
+def readable(e: ValidationError) -> str:
+    """One line per problem, naming the dotted key and, for an unknown key, the closest valid one."""
+    lines = []
+    for err in e.errors():
+        loc = tuple(err.get("loc", ()))
+        dotted = ".".join(str(x) for x in loc)
+        if err.get("type") == "extra_forbidden":
+            model, section = _model_at(loc)
+            valid = list(model.model_fields) if model is not None else []
+            where = f"[{section}]" if section else "the top level"
+            lines.append(f"unknown key {dotted!r} in {where}{_closest(str(loc[-1]), valid)}")
+        else:
+            lines.append(f"{dotted}: {err.get('msg')} (got {err.get('input')!r})"[:300])
+    return "; ".join(lines)
+
+
+def _check_detectors(settings: Settings, source: str) -> None:
+    """Detector names and their params must exist (a typo would otherwise configure nothing)."""
+    if not settings.detectors:
+        return
+    from distillguard.detectors import registry
+
+    names = list(registry.available("all"))
+    for name, cfg in settings.detectors.items():
+        if name not in names:
+            raise ConfigError(f"unknown detector {name!r} in [detectors]{_closest(name, names)}", source=source)
+        valid = list(registry.create(name).get_params())
+        for k in cfg.params:
+            if k not in valid:
+                raise ConfigError(f"unknown parameter {k!r} in [detectors.{name}.params]{_closest(k, valid)}",
+                                  source=source)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
-    """Build Settings from an optional TOML file and ``key=value`` overrides."""
+    """Build Settings from an optional TOML file and ``key=value`` overrides.
+
+    Unknown keys are an error in every section, with the closest valid key named.
+    """
     doc: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -157,7 +251,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"override {item!r} is not of the form section.key=value")
         key, _, raw = item.partition("=")
         _set_path(doc, key.strip(), _parse_value(raw.strip()))
+    source = str(path) if path else "--set"
+    if path and overrides:
+        source = f"{path} / --set"
     try:
-        return Settings.model_validate(doc)
+        settings = Settings.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(str(e), source=str(path) if path else "--set") from e
+        raise ConfigError(readable(e), source=source) from e
+    _check_detectors(settings, source)
+    return settings
