@@ -36,7 +36,7 @@ class IngestConfig(_Section):
 
 class EngineConfig(_Section):
     memory_limit: str = Field("2GB", description="DuckDB memory limit; bounds scan memory, not input size")
-    threads: int = Field(2, gt=0)
+    threads: int = Field(2, gt=0, description="DuckDB worker threads")
     temp_directory: str | None = Field(None, description="spill folder (default: inside the scan's working folder)")
     work_dir: str | None = Field(None, description="where scans keep their working copy of the logs (default: "
                                  "$XDG_CACHE_HOME/distillguard/work or ~/.cache/distillguard/work); removed after "
@@ -67,7 +67,7 @@ class ScoringConfig(_Section):
 class CampaignConfig(_Section):
     """Campaign (hydra network) detection: account graph + Leiden (docs/campaigns.md)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="find campaigns (coordinated account networks) at all")
     report_threshold: float = Field(0.5, ge=0, le=1, description="campaigns scoring below this are not reported")
     min_size: int = Field(3, ge=2, description="fewest accounts a campaign may have")
     resolution: float = Field(0.5, gt=0, description="Leiden CPM density: mean pair tie strength a campaign needs")
@@ -82,12 +82,13 @@ class ServiceConfig(_Section):
     """`distillguard serve` settings (docs/service.md)."""
 
     host: str = Field("127.0.0.1", description="address to listen on")
-    port: int = Field(8707, ge=0, le=65535)
+    port: int = Field(8707, ge=0, le=65535, description="TCP port (0: any free port)")
     state_path: str = Field("distillguard-state.db", description="SQLite state file; ':memory:' keeps nothing")
     flush_interval_s: float = Field(2.0, gt=0, description="state older than this may be lost in a crash")
     store_timeout_ms: float = Field(50.0, gt=0, description="give up on a state-store read after this long")
     fail_mode: str = Field("open", pattern="^(open|closed)$", description="answer when the store is slow: open=allow, closed=fail_closed_action")
-    fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$")
+    fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$",
+                                    description="the answer under fail_mode=closed when the store is slow")
     policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy)")
     policy_check_s: float = Field(1.0, gt=0, description="how often the policy file's mtime is checked")
     findings_dir: str | None = Field(None, description="latest batch scan findings folder to seed from")
@@ -260,3 +261,124 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(readable(e), source=source) from e
     _check_detectors(settings, source)
     return settings
+
+
+# ------------------------------------------------------------------ docs/configuration.md
+_DOC_INTRO = """# Configuration
+
+<!-- Generated from src/distillguard/config.py by `python -m distillguard.config > docs/configuration.md`.
+     Do not edit by hand: tests/core/test_docs_config.py fails when this file and the code differ. -->
+
+One typed `Settings` object (src/distillguard/config.py) serves every command. Precedence:
+built-in defaults < `--config FILE` (TOML) < `--set section.key=value` (repeatable; values
+parse as TOML, e.g. `--set scoring.flag=0.85`, `--set detectors.metadata.enabled=false`,
+`--set 'detectors.volume.params={default_daily=500.0}'`).
+
+**Unknown keys are an error in every section**, including detector names and detector
+parameters, and the message names the closest valid key, so a typo never silently does
+nothing:
+
+```
+error: --set: unknown key 'service.findngs_dir' in [service]; did you mean 'findings_dir'?
+```
+
+```toml
+# example: scan.toml
+[ingest]
+naive_timezone = "UTC"   # logs written without a zone are in UTC
+
+[engine]
+memory_limit = "3GB"
+threads = 2
+
+[scoring]
+watch = 0.5
+flag = 0.8
+
+[detectors.reasoning]
+weight = 1.2
+
+[detectors.volume.params]
+tier_daily = { free = 200.0, build = 2000.0 }
+
+[detectors.metadata]
+enabled = false
+```
+
+The `[campaigns]`, `[service]`, `[intel]` and `[hub]` sections belong to their subsystems and
+are documented in their own docs too (docs/campaigns.md, docs/service.md, docs/intel.md,
+docs/hub.md).
+"""
+
+
+def _fmt_default(f: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if f.default_factory is not None:
+        v = f.default_factory()
+    elif f.default is PydanticUndefined:
+        return "required"
+    else:
+        v = f.default
+    if isinstance(v, BaseModel):
+        return "see below"
+    if isinstance(v, list) and v and isinstance(v[0], BaseModel):
+        return f"{len(v)} entr{'y' if len(v) == 1 else 'ies'} (see its doc)"
+    return f"`{v!r}`"
+
+
+def _section_md(prefix: str, model: type[BaseModel]) -> list[str]:
+    lines = [f"### `[{prefix}]`", ""]
+    doc = (model.__doc__ or "").strip()
+    if doc and not doc.startswith(("Usage docs", "!!!")) and model.__doc__ is not BaseModel.__doc__:
+        lines += [doc.splitlines()[0], ""]
+    lines += ["| key | default | meaning |", "|---|---|---|"]
+    nested = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            nested.append((f"{prefix}.{name}", ann))
+            continue
+        desc = (f.description or "").replace("|", "\\|")
+        lines.append(f"| `{prefix}.{name}` | {_fmt_default(f)} | {desc} |")
+    lines.append("")
+    for p, m in nested:
+        lines += _section_md(p, m)
+    return lines
+
+
+def _detectors_md() -> list[str]:
+    from distillguard.decide import scoring
+    from distillguard.detectors import registry
+
+    lines = ["### `[detectors.<name>]`", "",
+             "Every detector (signal or baseline) takes `enabled` (default true), `weight` (signals; default "
+             "below) and `params` (its keyword parameters; unknown names are an error).", "",
+             "| detector | group | default weight | params (defaults) |", "|---|---|---|---|"]
+    sig = registry.available("signals")
+    for name in list(sig) + [n for n in registry.available("baselines") if n not in sig]:
+        params = registry.create(name).get_params()
+        ps = ", ".join(f"`{k}={v!r}`" for k, v in params.items()) or "—"
+        if name in sig:
+            weight = f"{scoring.DEFAULT_WEIGHTS.get(name, 1.0)}"
+            group = scoring.GROUPS.get(name, "—")
+        else:
+            weight, group = "alone", "—"
+        lines.append(f"| `{name}` | {group} | {weight} | {ps} |")
+    return lines + [""]
+
+
+def render_docs() -> str:
+    """The text of docs/configuration.md, from the field definitions above."""
+    lines = [_DOC_INTRO]
+    for name, f in Settings.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines += _section_md(name, ann)
+    lines += _detectors_md()
+    lines += ["## Regenerating this file", "", "```", "python -m distillguard.config > docs/configuration.md", "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the docs drift test through render_docs
+    print(render_docs(), end="")
