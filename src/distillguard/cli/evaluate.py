@@ -15,7 +15,7 @@ from distillguard.cli._common import console, friendly_errors, out
 from distillguard.errors import InputError
 from distillguard.evaluate import evaluate as run_evaluate
 from distillguard.findings import read_findings
-from distillguard.ingest.formats import resolve_inputs
+from distillguard.ingest import resolve_many
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -27,16 +27,32 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyConnection | None:
-    spec = events or meta.get("events_path")
+    """Account ids and times of the scanned events: --events, else what the findings recorded
+    (the kept canonical parts, or the original inputs read again with their mapping)."""
+    import shutil
+    import tempfile
+
+    from distillguard.cli.report import recorded_inputs
+    from distillguard.ingest import ingest
+
+    mapping, cfg = None, None
+    spec: str | list[str] | None = events
+    if spec is None:
+        spec, mapping, cfg = recorded_inputs(meta, "events")
     if not spec:
         return None
-    files = [str(p) for p in resolve_inputs(spec, stem="events") if p.suffix == ".parquet"]
-    if not files:
-        raise InputError("--events must point at Parquet (the canonical parts a scan writes, or a simulated world)",
-                         source=str(spec))
+    files = [str(p) for p in resolve_many(spec, stem="events")]
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    con.execute(f"CREATE VIEW events AS SELECT account_id, ts FROM read_parquet({files!r}, union_by_name=true)")
+    if mapping is None and all(f.endswith(".parquet") for f in files):
+        con.execute(f"CREATE VIEW events AS SELECT account_id, ts FROM read_parquet({files!r}, union_by_name=true)")
+        return con
+    tmp = tempfile.mkdtemp(prefix="dg-evaluate-")
+    try:
+        rep = ingest(spec, "events", tmp, cfg, mapping=mapping)
+        con.execute(f"CREATE TABLE events AS SELECT account_id, ts FROM read_parquet('{rep.output}/*.parquet')")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return con
 
 
