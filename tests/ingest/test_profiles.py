@@ -163,3 +163,12 @@ def test_replay_reads_through_a_mapping(events: pa.Table, tmp_path: Path) -> Non
     assert sum(len(b) for b in batches) == 40
     assert all(isinstance(e["ts"], float) and e["prompt"] for b in batches for e in b)
 
+
+
+def test_text_conversion_keeps_an_answer_that_is_json(tmp_path: Path) -> None:
+    rec = {"id": "r1", "created": 1767225600, "user": "a", "messages": [{"role": "user", "content": "give json"}],
+           "choices": [{"message": {"role": "assistant", "content": '{"name": "x", "type": "y"}'}}]}
+    (tmp_path / "e.jsonl").write_text(json.dumps(rec) + "\n")
+    ingest(tmp_path / "e.jsonl", "events", tmp_path / "out", mapping="openai")
+    got = pq.read_table(tmp_path / "out" / "events").to_pylist()[0]
+    assert got["response"] == '{"name": "x", "type": "y"}'

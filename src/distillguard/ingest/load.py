@@ -8,6 +8,7 @@ Downstream code (DuckDB views, detectors) only ever sees the canonical parts.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,10 @@ def ingest(
     need = required(columns)
     part_no = 0
     conv = ConversationState() if mapping is not None and mapping.messages is not None else None
+    staging = out / f".{kind}-staging" if conv is not None else None
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
     with open(qpath, "w", encoding="utf-8") as q:
         for path in files:
             detect_format(path)
@@ -155,12 +160,17 @@ def ingest(
                                         "record": rec}, default=str, ensure_ascii=False) + "\n")
                 if n_ok:
                     good = typed.filter(pa.array(ok))
-                    pq.write_table(good, parts / f"part-{part_no:05d}.parquet")
+                    if staging is not None:  # conversation ids settle at the end: stage as Arrow IPC
+                        with pa.OSFile(str(staging / f"part-{part_no:05d}.arrow"), "wb") as sink, \
+                                pa.ipc.new_file(sink, good.schema) as w:
+                            w.write_table(good)
+                    else:
+                        pq.write_table(good, parts / f"part-{part_no:05d}.parquet")
                     part_no += 1
                 if on_rows:
                     on_rows(table.num_rows + len(bad))
-    if conv is not None:
-        _clear_single_turn(parts, conv.single_turn())
+    if staging is not None and conv is not None:
+        _settle_conversations(staging, parts, conv.single_turn())
     if part_no == 0:  # an empty but valid dataset keeps the schema for readers
         from distillguard.schema import arrow_schema
 
@@ -198,19 +208,24 @@ def resolve_many(spec: str | Path | list[str | Path], stem: str) -> list[Path]:
     return files
 
 
-def _clear_single_turn(parts: Path, ids: set[str]) -> None:
-    """Drop derived conversation ids of single-turn requests (by request id; see ingest/mapping.py)."""
-    if not ids:
-        return
-    lonely = pa.array(list(ids), pa.string())
-    for f in sorted(parts.glob("part-*.parquet")):
-        t = pq.read_table(f)
-        col = t.column("conversation_id")
-        hit = pc.and_(pc.is_in(t.column("request_id"), value_set=lonely), pc.starts_with(col, "m-").fill_null(False))
-        if not pc.any(hit).as_py():
-            continue
-        fixed = pc.if_else(hit, pa.scalar(None, pa.string()), col)
-        pq.write_table(t.set_column(t.column_names.index("conversation_id"), "conversation_id", fixed), f)
+def _settle_conversations(staging: Path, parts: Path, single_turn: set[str]) -> None:
+    """Write the staged parts as Parquet, without the derived conversation ids of
+    single-turn requests (by request id; see ingest/mapping.py)."""
+    lonely = pa.array(list(single_turn), pa.string()) if single_turn else None
+    try:
+        for f in sorted(staging.glob("part-*.arrow")):
+            with pa.memory_map(str(f), "r") as src:
+                t = pa.ipc.open_file(src).read_all()
+            if lonely is not None:
+                col = t.column("conversation_id")
+                hit = pc.and_(pc.is_in(t.column("request_id"), value_set=lonely),
+                              pc.starts_with(col, "m-").fill_null(False))
+                if pc.any(hit).as_py():
+                    t = t.set_column(t.column_names.index("conversation_id"), "conversation_id",
+                                     pc.if_else(hit, pa.scalar(None, pa.string()), col))
+            pq.write_table(t, parts / f"{f.stem}.parquet")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions,
@@ -255,7 +270,9 @@ def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions,
 def _mapped_chunk(mapping: Mapping, recs: list[Any], rows: list[int], bad: list[BadLine],
                   pre: list[list[str]] | None, conv: ConversationState | None = None) -> Chunk:
     table, reasons = mapping.apply(recs, conv)
-    if pre:
+    if pre and any(pre):
+        if reasons is None:
+            reasons = [[] for _ in range(len(recs))]
         for i, r in enumerate(pre):
             if r:
                 reasons[i][:0] = r

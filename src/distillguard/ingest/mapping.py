@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from distillguard.errors import ConfigError
 from distillguard.ingest import rules
@@ -96,8 +97,13 @@ def parse_path(text: str) -> list[Seg]:
 
 
 def _looks_json(v: str) -> bool:
-    s = v.lstrip()[:1]
-    return s == "{" or s == "["
+    c = v[:1]
+    if c == "{" or c == "[":
+        return True
+    if not c.isspace():
+        return False
+    c = v.lstrip()[:1]
+    return c == "{" or c == "["
 
 
 def resolve(node: Any, segs: list[Seg], i: int = 0) -> Any:
@@ -138,6 +144,30 @@ def resolve(node: Any, segs: list[Seg], i: int = 0) -> Any:
     return node
 
 
+def accessor(segs: list[Seg]) -> Callable[[Any], Any]:
+    """A fast getter for one path: plain indexing, falling back to :func:`resolve` for the
+    rare cases (dotted keys, JSON held as text, missing steps)."""
+    if len(segs) == 1 and isinstance(segs[0], str):
+        key = segs[0]
+
+        def one(rec: Any) -> Any:
+            return rec.get(key) if type(rec) is dict else resolve(rec, segs)
+        return one
+    steps = tuple(segs)
+
+    def many(rec: Any) -> Any:
+        node = rec
+        try:
+            for s in steps:
+                if type(node) is str:
+                    return resolve(rec, segs)
+                node = node[s]
+            return node
+        except (KeyError, IndexError, TypeError):
+            return resolve(rec, segs)
+    return many
+
+
 def content_text(c: Any) -> str:
     """Text of a message's content: a string, or a list of blocks/parts (non-text parts skipped)."""
     if c is None:
@@ -162,6 +192,28 @@ def messages_text(v: Any) -> str:
     if isinstance(v, dict) and "role" in v:
         return _message_text(v)
     return content_text(v)
+
+
+def _is_content(d: Any) -> bool:
+    """Whether parsed JSON looks like messages or content blocks (not an answer that is JSON)."""
+    keys = ("role", "type")
+    if isinstance(d, dict):
+        return any(k in d for k in keys) and any(k in d for k in ("content", "text", "parts"))
+    return isinstance(d, list) and bool(d) and all(isinstance(x, dict) and any(k in x for k in keys) for x in d)
+
+
+def text_of(v: Any) -> str:
+    """``as = "text"``: text stays text, unless it is JSON of messages/content blocks (OTel attributes)."""
+    if isinstance(v, str):
+        if _looks_json(v):
+            try:
+                d = json.loads(v)
+            except json.JSONDecodeError:
+                return v
+            if _is_content(d):
+                return messages_text(d)
+        return v
+    return messages_text(v)
 
 
 def _message_text(m: dict[str, Any]) -> str:
@@ -203,6 +255,8 @@ class Mapping:
     system: list[Seg] | None = None
     system_source: str | None = None
     constants: dict[str, Any] = field(default_factory=dict)
+    _get_messages: Callable[[Any], Any] = field(default=lambda rec: None, repr=False)
+    _fill: Callable[..., None] | None = field(default=None, repr=False)
 
     # ---- derived at compile time
     @property
@@ -287,50 +341,30 @@ class Mapping:
             out.append(node)
         return out
 
-    def apply(self, records: list[Any], conv: "ConversationState | None" = None) -> tuple[pa.Table, list[list[str]]]:
-        """Source records → (raw contract table, reasons per row).
+    def apply(self, records: list[Any], conv: "ConversationState | None" = None
+              ) -> tuple[pa.Table, list[list[str]] | None]:
+        """Source records → (raw contract table, reasons per row, or None when no row has one).
 
         ``ts`` comes back as a UTC timestamp column, token counts as int64, every other
         column as text; values that break the rules are null with a reason.
         """
         n = len(records)
-        reasons: list[list[str]] = [[] for _ in range(n)]
+        bad: dict[int, list[str]] = {}
         cols: dict[str, list[Any]] = {c.name: [None] * n for c in self.columns}
         ctype = {c.name: c.type for c in self.columns}
-        getters = [(name, self._getter(self.specs[name], ctype[name])) for name in self.specs]
-        zone = rules.zone(self.zone_name)
+        if self._fill is None:
+            self._fill = self._compile()
         extras: dict[str, list[Any]] = {}
-        consumed = self.consumed()
+        skip = self.consumed() | self.drop | set(ctype)
         const_cols = {k: v for k, v in self.constants.items() if k not in ctype}
-        const_contract = {k: v for k, v in self.constants.items() if k in ctype}
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                reasons[i].append("record is not an object")
-                continue
-            for name, get in getters:
-                try:
-                    cols[name][i] = get(rec, zone)
-                except rules.RuleError as e:
-                    reasons[i].append(str(e))
-            for k, v in const_contract.items():
-                if cols[k][i] is None:
-                    cols[k][i] = v
-            if self.messages is not None:
-                self._messages(rec, i, cols, reasons, conv)
-            if self.keep_unmapped:
-                for k, v in rec.items():
-                    if k in consumed or k in self.drop or k in ctype:
-                        continue
-                    col = extras.get(k)
-                    if col is None:
-                        col = extras[k] = [None] * n
-                    col[i] = _as_text(v)
+        self._fill(records, cols, bad, rules.zone(self.zone_name), conv, skip, extras, n,
+                   self._messages if self.messages is not None else None, self.keep_unmapped)
         arrays: dict[str, pa.Array] = {}
         for c in self.columns:
             vals = cols[c.name]
             if pa.types.is_timestamp(c.type):
-                arrays[c.name] = pa.array([None if v is None else int(round(v * 1e6)) for v in vals],
-                                          pa.int64()).cast(TS)
+                sec = pa.array(vals, pa.float64())
+                arrays[c.name] = pc.round(pc.multiply(sec, 1e6)).cast(pa.int64()).cast(TS)
             elif pa.types.is_integer(c.type):
                 arrays[c.name] = pa.array(vals, pa.int64())
             elif pa.types.is_boolean(c.type):
@@ -339,36 +373,24 @@ class Mapping:
                 arrays[c.name] = pa.array(vals, pa.string())
         for k, v in const_cols.items():
             arrays[k] = pa.array([_as_text(v)] * n, pa.string())
-        for k, col in extras.items():
+        for k, ex in extras.items():
             if k not in arrays:
-                arrays[k] = pa.array(col, pa.string())
+                arrays[k] = pa.array(ex, pa.string())
+        if not bad:
+            return pa.table(arrays), None
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        for i, r in bad.items():
+            reasons[i] = r
         return pa.table(arrays), reasons
 
-    def _getter(self, sp: ColumnSpec, typ: pa.DataType) -> Callable[[dict[str, Any], Any], Any]:
+    def _converter(self, sp: ColumnSpec, typ: pa.DataType) -> Callable[[Any, Any], Any]:
+        """value (already fetched, not None) → contract value, or RuleError."""
         name = sp.column
-        if sp.has_const:
-            c = sp.const
-            if pa.types.is_timestamp(typ):
-                return lambda rec, zone: rules.parse_timestamp(c, zone)
-            return lambda rec, zone: c
-        paths = sp.paths
-        single = paths[0] if len(paths) == 1 else None
-
-        def first(rec: dict[str, Any]) -> Any:
-            if single is not None:
-                return resolve(rec, single)
-            for p in paths:
-                v = resolve(rec, p)
-                if v is not None and v != "":
-                    return v
-            return None
-
         if pa.types.is_timestamp(typ):
             unit = TS_CONVERSIONS[sp.conv or "auto"]
 
-            def get_ts(rec: dict[str, Any], zone: Any) -> Any:
-                v = first(rec)
-                if v is None or v == "":
+            def conv_ts(v: Any, zone: Any) -> Any:
+                if v == "":
                     return None
                 if unit == "iso" and not isinstance(v, str):
                     raise rules.RuleError(f"unparseable timestamp: expected ISO 8601 text, got {v!r}"[:120])
@@ -383,16 +405,12 @@ class Mapping:
                         raise rules.RuleError(f"unparseable timestamp: {v!r} is outside 1970..2200")
                     return sec
                 return rules.parse_timestamp(v, zone)
-            return get_ts
+            return conv_ts
         if pa.types.is_integer(typ):
-            def get_int(rec: dict[str, Any], zone: Any) -> Any:
-                v = first(rec)
-                return None if v is None or v == "" else rules.parse_tokens(v, name)
-            return get_int
+            return lambda v, zone: None if v == "" else rules.parse_tokens(v, name)
         if pa.types.is_boolean(typ):
-            def get_bool(rec: dict[str, Any], zone: Any) -> Any:
-                v = first(rec)
-                if v is None or isinstance(v, bool):
+            def conv_bool(v: Any, zone: Any) -> Any:
+                if isinstance(v, bool):
                     return v
                 s = str(v).strip().lower()
                 if s in ("true", "1", "yes", "t", "y"):
@@ -400,15 +418,12 @@ class Mapping:
                 if s in ("false", "0", "no", "f", "n"):
                     return False
                 raise rules.RuleError(f"wrong type for {name}: expected true or false, got {str(v)[:40]!r}")
-            return get_bool
+            return conv_bool
         conv = sp.conv
 
-        def get_str(rec: dict[str, Any], zone: Any) -> Any:
-            v = first(rec)
-            if v is None:
-                return None
+        def conv_str(v: Any, zone: Any) -> Any:
             if conv == "text":
-                return messages_text(_maybe_json(v))
+                return text_of(v)
             if conv == "json":
                 return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
             if isinstance(v, (dict, list)):
@@ -417,15 +432,93 @@ class Mapping:
             if isinstance(v, bool):
                 return "true" if v else "false"
             return v if isinstance(v, str) else str(v)
-        return get_str
+        return conv_str
 
-    def _messages(self, rec: dict[str, Any], i: int, cols: dict[str, list[Any]], reasons: list[list[str]],
+    def _compile(self) -> Callable[..., None]:
+        """Generate one Python function that fills every column for a list of records.
+
+        Paths become plain indexing (``rec["usage"]["prompt_tokens"]``) with :func:`resolve`
+        as the fallback, and values already of the right type skip conversion, so a mapped
+        record costs little more than a canonical one (bench/bench_ingest_map.py).
+        """
+        ctype = {c.name: c.type for c in self.columns}
+        ns: dict[str, Any] = {"RuleError": rules.RuleError, "MAXT": rules.MAX_TOKENS, "_as_text": _as_text}
+        lines = ["def fill(records, cols, bad, zone, conv, skip, extras, n, msg, keep):"]
+        names = list(self.specs)
+        for j, name in enumerate(names):
+            lines.append(f"    c{j} = cols[{name!r}]")
+        lines += ["    for i, rec in enumerate(records):",
+                  "        if type(rec) is not dict:",
+                  "            bad.setdefault(i, []).append('record is not an object')",
+                  "            continue"]
+        for j, name in enumerate(names):
+            sp, typ = self.specs[name], ctype[name]
+            if sp.has_const:
+                v = sp.const
+                if pa.types.is_timestamp(typ):
+                    v = rules.parse_timestamp(v, rules.zone(self.zone_name))
+                ns[f"K{j}"] = v
+                lines.append(f"        c{j}[i] = K{j}")
+                continue
+            ns[f"conv{j}"] = self._converter(sp, typ)
+            for k, path in enumerate(sp.paths):
+                fetch = self._fetch_code(path, f"{j}_{k}", ns)
+                pad = "        " if k == 0 else "            "
+                if k:
+                    lines.append("        if v is None or v == '':")
+                lines += [pad + ln for ln in fetch]
+            if pa.types.is_string(typ) and sp.conv is None:
+                fast = "type(v) is str"
+            elif pa.types.is_integer(typ):
+                fast = "type(v) is int and 0 <= v <= MAXT"
+            else:
+                fast = "False"
+            lines += ["        if v is not None:",
+                      f"            if {fast}:",
+                      f"                c{j}[i] = v",
+                      "            else:",
+                      "                try:",
+                      f"                    c{j}[i] = conv{j}(v, zone)",
+                      "                except RuleError as e:",
+                      "                    bad.setdefault(i, []).append(str(e))"]
+        for k, v in self.constants.items():
+            if k in ctype:
+                ns[f"C_{k}"] = v
+                lines += [f"        if cols[{k!r}][i] is None:", f"            cols[{k!r}][i] = C_{k}"]
+        lines += ["        if msg is not None:",
+                  "            msg(rec, i, cols, bad, conv)",
+                  "        if keep:",
+                  "            for k, v in rec.items():",
+                  "                if k in skip:",
+                  "                    continue",
+                  "                ex = extras.get(k)",
+                  "                if ex is None:",
+                  "                    ex = extras[k] = [None] * n",
+                  "                ex[i] = v if type(v) is str else _as_text(v)"]
+        exec("\n".join(lines), ns)  # noqa: S102 - code built from parsed paths only (keys are repr()-quoted)
+        return ns["fill"]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _fetch_code(path: list[Seg], tag: str, ns: dict[str, Any]) -> list[str]:
+        """Code that sets ``v`` from ``rec`` along ``path``."""
+        if len(path) == 1 and isinstance(path[0], str):
+            return [f"v = rec.get({path[0]!r})"]
+        ns[f"slow{tag}"] = accessor(path)
+        if all(isinstance(x, str) for x in path):
+            index = "".join(f"[{x!r}]" for x in path)
+            return ["try:", f"    v = rec{index}", "except (KeyError, TypeError, IndexError):",
+                    f"    v = slow{tag}(rec)"]
+        return [f"v = slow{tag}(rec)"]
+
+    def _messages(self, rec: dict[str, Any], i: int, cols: dict[str, list[Any]], reasons: dict[int, list[str]],
                   conv: "ConversationState | None") -> None:
-        msgs = _maybe_json(resolve(rec, self.messages or []))
+        msgs = self._get_messages(rec)
+        if type(msgs) is str:
+            msgs = _maybe_json(msgs)
         if msgs is None or msgs == {}:
             return
         if not isinstance(msgs, list):
-            reasons[i].append(f"wrong type for {self.messages_source}: expected a list of messages")
+            reasons.setdefault(i, []).append(f"wrong type for {self.messages_source}: expected a list of messages")
             return
         system_parts: list[str] = []
         if self.system is not None:
@@ -435,32 +528,36 @@ class Mapping:
         first_user = last_user = None
         earlier = 0  # user/assistant turns before the last user message
         for m in msgs:
-            if not isinstance(m, dict):
+            if type(m) is not dict:
                 continue
             role = m.get("role")
-            if role in _SYSTEM_ROLES:
-                t = _message_text(m)
-                if t:
-                    system_parts.append(t)
-            elif role == "user":
-                t = _message_text(m)
+            if role == "user":
+                t = m.get("content")
+                if type(t) is not str:
+                    t = _message_text(m)
                 if first_user is None:
                     first_user = t
                 else:
                     earlier += 1
                 last_user = t
-            elif role == "assistant" and first_user is not None:
-                earlier += 1
+            elif role == "assistant":
+                if first_user is not None:
+                    earlier += 1
+            elif role in _SYSTEM_ROLES:
+                t = _message_text(m)
+                if t:
+                    system_parts.append(t)
         system = "\n\n".join(system_parts) if system_parts else None
-        if cols["system_prompt"][i] is None:
-            cols["system_prompt"][i] = system
-        if cols["prompt"][i] is None and last_user is not None:
-            cols["prompt"][i] = last_user
-        if cols["conversation_id"][i] is None and first_user is not None:
+        sp, pr, cv = cols["system_prompt"], cols["prompt"], cols["conversation_id"]
+        if sp[i] is None:
+            sp[i] = system
+        if pr[i] is None and last_user is not None:
+            pr[i] = last_user
+        if cv[i] is None and first_user is not None:
             acct = cols["account_id"][i] or ""
             h = hashlib.blake2b(f"{acct}\x1f{system or ''}\x1f{first_user}".encode("utf-8", "surrogatepass"),
                                 digest_size=8).hexdigest()
-            cols["conversation_id"][i] = "m-" + h
+            cv[i] = "m-" + h
             if conv is not None:
                 conv.add("m-" + h, cols["ts"][i], cols["request_id"][i], bool(earlier))
 
@@ -635,6 +732,7 @@ def compile_mapping(doc: dict[str, Any], name: str, source: str = "mapping") -> 
         if "from" not in msgs:
             raise ConfigError("[messages] needs from = \"<path to the messages list>\"", source=source)
         m.messages, m.messages_source = parse_path(str(msgs["from"])), str(msgs["from"])
+        m._get_messages = accessor(m.messages)
         if msgs.get("system"):
             m.system, m.system_source = parse_path(str(msgs["system"])), str(msgs["system"])
     m.constants = dict(doc.get("constants") or {})
