@@ -172,3 +172,18 @@ def test_text_conversion_keeps_an_answer_that_is_json(tmp_path: Path) -> None:
     ingest(tmp_path / "e.jsonl", "events", tmp_path / "out", mapping="openai")
     got = pq.read_table(tmp_path / "out" / "events").to_pylist()[0]
     assert got["response"] == '{"name": "x", "type": "y"}'
+
+
+def test_mapped_folder_and_json_array(events: pa.Table, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    sample = events.slice(0, 30)
+    write_litellm_json(sample.slice(0, 15), logs / "spend-1.jsonl")
+    rows = [json.loads(x) for x in (logs / "spend-1.jsonl").read_text().splitlines()]
+    write_litellm_json(sample.slice(15, 15), tmp_path / "tmp.jsonl")
+    more = [json.loads(x) for x in (tmp_path / "tmp.jsonl").read_text().splitlines()]
+    (logs / "spend-2.json").write_text(json.dumps(more))  # one JSON array, as a Postgres json_agg export
+    (logs / "accounts.jsonl").write_text(json.dumps({"account_id": "x"}) + "\n")  # not read as events
+    rep = ingest(logs, "events", tmp_path / "out", mapping="litellm")
+    assert (rep.read, rep.used, len(rep.files)) == (30, 30, 2)
+    assert len(rows) == 15

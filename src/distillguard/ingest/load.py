@@ -111,7 +111,7 @@ def ingest(
     if mapping is not None:
         report.mapping = mapping.name
     seen: set[int] = set()
-    files = resolve_many(spec, stem=kind)
+    files = resolve_many(spec, stem=kind, any_name=mapping is not None)
     need = required(columns)
     part_no = 0
     conv = ConversationState() if mapping is not None and mapping.messages is not None else None
@@ -192,15 +192,24 @@ def _map_hint(found: list[str]) -> str:
     return " (a mapping can rename fields: see --map, docs/mappings.md)"
 
 
-def resolve_many(spec: str | Path | list[str | Path], stem: str) -> list[Path]:
-    """Files of one spec or of several (an unquoted shell glob arrives as several paths)."""
+def resolve_many(spec: str | Path | list[str | Path], stem: str, any_name: bool = False) -> list[Path]:
+    """Files of one spec or of several (an unquoted shell glob arrives as several paths).
+
+    In a folder, only ``<stem>*`` files are read, unless ``any_name`` (a provider's own
+    logs read through a mapping): then every data file except ``accounts*`` / ``labels*``.
+    """
     specs = spec if isinstance(spec, (list, tuple)) else [spec]
     if not specs:
         raise SchemaError("no input given")
     files: list[Path] = []
     seen: set[Path] = set()
     for s in specs:
-        for f in resolve_inputs(s, stem=stem):
+        found = resolve_inputs(s, stem=None if any_name else stem)
+        if any_name and Path(str(s)).is_dir():
+            found = [f for f in found if not f.name.startswith(("accounts", "labels"))]
+            if not found:
+                raise SchemaError("no log files in this folder (besides accounts/labels)", source=str(s))
+        for f in found:
             key = f.resolve()
             if key not in seen:
                 seen.add(key)
