@@ -185,3 +185,25 @@ def test_the_service_applies_the_same_rule() -> None:
     _, t = check_event({**ev, "ts": "2026-03-01T10:00:00Z"}, "event", 1000)
     assert t == rules.parse_timestamp("2026-03-01T10:00:00Z") == 1772359200.0
     assert check_event({**ev, "ts": 1772359200000}, "event", 1000)[1] == 1772359200.0  # ms, same as batch
+
+
+def test_csv_record_with_wrong_field_count_is_quarantined_with_its_row(tmp_path: Path) -> None:
+    src = tmp_path / "events.csv"
+    src.write_text("request_id,ts,account_id,prompt\n"
+                   "r1,2026-03-01T10:00:00Z,a,hello\n"
+                   'r2,2026-03-01T10:00:00Z,a,"multi\nline"\n'
+                   "r3,2026-03-01T10:00:00Z,a,hello,extra\n"
+                   "r4,2026-03-01T10:00:00Z,a,bye\n"
+                   "r5,2026-03-01T10:00:00Z,a,\"unused\"\n")
+    rep = ingest(src, "events", tmp_path / "out")
+    assert (rep.read, rep.used, rep.quarantined) == (5, 4, 1)
+    assert _q(tmp_path / "out")[3].startswith("wrong number of fields: expected 4, got 5")
+    (tmp_path / "events.csv").write_text(src.read_text().replace('"unused"', '"dup",'))  # ragged last row
+    q = {}
+    rep = ingest(src, "events", tmp_path / "out2")
+    q = _q(tmp_path / "out2")
+    assert rep.quarantined == 2 and set(q) == {3, 5}
+    (tmp_path / "events.csv").write_text(src.read_text().replace("r4,2026-03-01T10:00:00Z", "r4,soon"))
+    ingest(src, "events", tmp_path / "out3")
+    q = _q(tmp_path / "out3")
+    assert q[3].startswith("wrong number of fields") and q[4].startswith("unparseable timestamp")  # rows stay exact

@@ -265,12 +265,24 @@ def _csv(path: Path, gz: bool, opts: ReadOptions) -> Iterator[Chunk]:
     if not header:
         return
     utf8 = opts.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+    skipped: list[BadLine] = []
+    skipped_rows: set[int] = set()
+
+    def ragged(row: Any) -> str:
+        """A record with too few or too many fields: quarantined, the file goes on."""
+        n = row.number - 1 if row.number is not None and row.number > 0 else 0  # records count the header
+        skipped.append(BadLine(n, f"wrong number of fields: expected {row.expected_columns}, "
+                                  f"got {row.actual_columns}", (row.text or "")[:2000]))
+        if n:
+            skipped_rows.add(n)
+        return "skip"
+
     with _binary(path, gz) as raw:
         reader = pacsv.open_csv(
             raw,
             read_options=pacsv.ReadOptions(block_size=1 << 24, encoding="utf8" if utf8 else opts.encoding,
                                            use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header}, strings_can_be_null=True,
                 null_values=[""], quoted_strings_can_be_null=False, check_utf8=False,
@@ -282,8 +294,16 @@ def _csv(path: Path, gz: bool, opts: ReadOptions) -> Iterator[Chunk]:
             for start in range(0, table.num_rows, opts.batch_rows):
                 part = table.slice(start, opts.batch_rows)
                 part, reasons = _check_text(part, opts.encoding)
-                yield Chunk(part, list(range(row, row + part.num_rows)), [], reasons)
-                row += part.num_rows
+                rows = []
+                for _ in range(part.num_rows):  # data rows, skipping the numbers of ragged records
+                    while row in skipped_rows:
+                        row += 1
+                    rows.append(row)
+                    row += 1
+                bad, skipped[:] = list(skipped), []
+                yield Chunk(part, rows, bad, reasons)
+        if skipped:
+            yield Chunk(pa.table({h: pa.array([], pa.string()) for h in header}), [], list(skipped))
 
 
 def _check_text(table: pa.Table, encoding: str) -> tuple[pa.Table, list[list[str]] | None]:
