@@ -101,3 +101,14 @@ def test_blind_spots_in_cli_meta_and_report(world: Path, tmp_path: Path) -> None
     assert blind["coverage"]["event_columns"]["ip"] == 0.0
     html = (out / "report.html").read_text()
     assert 'id="blind-spots"' in html and "no accounts table: metadata and identity links off" in html
+
+
+def test_report_events_in_a_provider_format(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    _scan([str(world / "events.parquet"), "--out", str(out), "--no-report"], tmp_path / "cache")
+    src = write_openai(pq.read_table(world / "events.parquet"), tmp_path / "chat.jsonl")
+    r = runner.invoke(app, ["report", str(out), "--events", str(src), "--map", "openai"])
+    assert r.exit_code == 0, r.output
+    assert "No events view was given" not in (out / "report.html").read_text()
+    r = runner.invoke(app, ["report", str(out), "--map", "openai"])
+    assert r.exit_code == 2 and "--map reads --events" in r.output

@@ -80,6 +80,9 @@ def register(app: typer.Typer) -> None:
         labels: Optional[Path] = typer.Option(None, help="Ground-truth labels (labels.parquet of a simulated world)."),
         provider: Optional[str] = typer.Option(None, help="Provider whose labels apply (default: from findings meta)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default FINDINGS/report.html)."),
+        map_: Optional[str] = typer.Option(None, "--map", "-m", help="Mapping for --events in a provider's own "
+                                           "format (profile name or TOML file; see docs/mappings.md)."),
+        encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of --events / --accounts."),
     ) -> None:
         """Write report.html: summary, score distribution, ranked campaigns with account graph and
         timeline, per-account evidence with example prompts, and the MITRE ATLAS mapping."""
@@ -92,6 +95,13 @@ def register(app: typer.Typer) -> None:
         ev_cfg = acc_cfg = None
         ev_spec: str | list[str] | None = events
         acc_spec: str | list[str] | None = accounts
+        if map_ and events is None:
+            raise typer.BadParameter("--map reads --events; without --events the scan's own inputs and mapping are used")
+        given = IngestConfig(encoding=encoding) if encoding else None
+        if events is not None:
+            ev_map, ev_cfg = map_, given
+        if accounts is not None:
+            acc_cfg = given
         if ev_spec is None:
             ev_spec, ev_map, ev_cfg = recorded_inputs(f.meta, "events")
         if acc_spec is None:
