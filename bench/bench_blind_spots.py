@@ -26,6 +26,13 @@ REQUIRED = ["request_id", "ts", "account_id", "prompt"]
 COLUMN_SETS: list[tuple[str, list[str] | None, bool]] = [
     # (name, event columns kept besides the required ones (None: all), with accounts table)
     ("all columns + accounts", None, True),
+    ("no ip / user_agent / api_key_id",
+     ["model", "conversation_id", "system_prompt", "response", "prompt_tokens", "completion_tokens",
+      "reasoning_tokens"], True),
+    ("no conversation_id",
+     ["api_key_id", "ip", "user_agent", "model", "system_prompt", "response", "prompt_tokens",
+      "completion_tokens", "reasoning_tokens"], True),
+    ("the four required columns + accounts", [], True),
     ("all event columns, no accounts", None, False),
     ("no ip / user_agent / api_key_id, no accounts",
      ["model", "conversation_id", "system_prompt", "response", "prompt_tokens", "completion_tokens",

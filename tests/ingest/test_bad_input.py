@@ -199,7 +199,6 @@ def test_csv_record_with_wrong_field_count_is_quarantined_with_its_row(tmp_path:
     assert (rep.read, rep.used, rep.quarantined) == (5, 4, 1)
     assert _q(tmp_path / "out")[3].startswith("wrong number of fields: expected 4, got 5")
     (tmp_path / "events.csv").write_text(src.read_text().replace('"unused"', '"dup",'))  # ragged last row
-    q = {}
     rep = ingest(src, "events", tmp_path / "out2")
     q = _q(tmp_path / "out2")
     assert rep.quarantined == 2 and set(q) == {3, 5}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import glob
 import gzip
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
