@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -37,6 +38,10 @@ def _spec(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+def _present(p: str) -> bool:
+    return Path(p).exists() or bool(glob.glob(p, recursive=True))
+
+
 def recorded_inputs(meta: dict[str, Any], kind: str) -> tuple[str | list[str] | None, str | None, IngestConfig | None]:
     """What the scan read for ``kind``: the kept canonical parts if they still exist, else the
     original inputs with their mapping and encoding (None when the findings record neither)."""
@@ -48,10 +53,10 @@ def recorded_inputs(meta: dict[str, Any], kind: str) -> tuple[str | list[str] | 
     spec = inputs.get(kind)
     if isinstance(spec, list):
         spec = [p for p in spec if isinstance(p, str)]
-        if not spec or not all(Path(p).exists() for p in spec):
+        if not spec or not all(_present(p) for p in spec):
             return None, None, None
         one: str | list[str] = spec[0] if len(spec) == 1 else spec
-    elif _spec(spec) and Path(spec).exists():
+    elif _spec(spec) and _present(spec):
         one = spec
     else:
         return None, None, None

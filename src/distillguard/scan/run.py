@@ -214,8 +214,9 @@ def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: st
 
 
 def _abs(spec: Any) -> list[str]:
+    """Absolute paths (or absolute globs) of what was read, for report/evaluate later."""
     items = spec if isinstance(spec, (list, tuple)) else [spec]
-    return [str(Path(str(x)).resolve()) if Path(str(x)).exists() else str(x) for x in items]
+    return [str(Path(str(x)).resolve()) if Path(str(x)).exists() else os.path.abspath(str(x)) for x in items]
 
 
 def _mapping_name(mapping: Any) -> str | None:
