@@ -206,3 +206,12 @@ def test_csv_record_with_wrong_field_count_is_quarantined_with_its_row(tmp_path:
     ingest(src, "events", tmp_path / "out3")
     q = _q(tmp_path / "out3")
     assert q[3].startswith("wrong number of fields") and q[4].startswith("unparseable timestamp")  # rows stay exact
+
+
+def test_scan_with_some_bad_rows_exits_zero(tmp_path: Path) -> None:
+    src = _jsonl(tmp_path / "events.jsonl", _bad_rows())
+    r = runner.invoke(app, ["scan", str(src), "--out", str(tmp_path / "f"), "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert "Traceback" not in r.output and "2 events, 1 accounts" in r.output
+    q = (tmp_path / "f" / "ingest" / "events.quarantine.jsonl").read_text().splitlines()
+    assert len(q) == len(BAD_VALUES)

@@ -187,3 +187,11 @@ def test_mapped_folder_and_json_array(events: pa.Table, tmp_path: Path) -> None:
     rep = ingest(logs, "events", tmp_path / "out", mapping="litellm")
     assert (rep.read, rep.used, len(rep.files)) == (30, 30, 2)
     assert len(rows) == 15
+
+
+def test_pretty_printed_otlp_json_file(events: pa.Table, tmp_path: Path) -> None:
+    src = WRITERS["otel"][0](events.slice(0, 20), tmp_path / "one.json", spans_per_line=100)
+    doc = json.loads(src.read_text())
+    src.write_text(json.dumps(doc, indent=2))  # one object over many lines
+    rep = ingest(src, "events", tmp_path / "out", mapping="otel")
+    assert (rep.read, rep.used) == (20, 20)

@@ -112,3 +112,17 @@ def test_report_events_in_a_provider_format(world: Path, tmp_path: Path) -> None
     assert "No events view was given" not in (out / "report.html").read_text()
     r = runner.invoke(app, ["report", str(out), "--map", "openai"])
     assert r.exit_code == 2 and "--map reads --events" in r.output
+
+
+def test_a_quoted_glob_is_recorded_and_read_again(world: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ev = pq.read_table(world / "events.parquet")
+    half = ev.num_rows // 2
+    pq.write_table(ev.slice(0, half), logs / "events-1.parquet")
+    pq.write_table(ev.slice(half), logs / "events-2.parquet")
+    out = tmp_path / "f"
+    _scan([str(logs / "events-*.parquet"), "--out", str(out), "--no-report"], tmp_path / "cache")
+    assert read_findings(out).meta["inputs"]["events"] == [str(logs / "events-*.parquet")]
+    r = runner.invoke(app, ["report", str(out)])
+    assert r.exit_code == 0 and "No events view was given" not in (out / "report.html").read_text()

@@ -167,9 +167,15 @@ def iter_records(path: Path, gz: bool, opts: ReadOptions) -> Iterator[tuple[int,
     with _binary(path, gz) as fh:
         head = fh.read(64)
         fh.seek(0)
-        if head.lstrip()[:1] == b"[" and path.name.lower().removesuffix(".gz").endswith(".json"):
+        is_json = path.name.lower().removesuffix(".gz").endswith(".json")
+        if is_json and head.lstrip()[:1] == b"[":
             yield from _json_array(fh.read(), opts)
             return
+        if is_json and head.lstrip()[:1] == b"{" and not _one_line_object(fh.readline()):
+            fh.seek(0)  # one pretty-printed JSON object spanning lines (e.g. an OTLP export)
+            yield from _json_array(b"[" + fh.read() + b"]", opts)
+            return
+        fh.seek(0)
         for lineno, raw in enumerate(fh, start=1):
             if len(raw) > opts.max_line_bytes:
                 yield BadLine(lineno, f"absurd size: line has {len(raw):,} bytes (limit {opts.max_line_bytes:,})",
@@ -188,6 +194,13 @@ def iter_records(path: Path, gz: bool, opts: ReadOptions) -> Iterator[tuple[int,
                 yield BadLine(lineno, f"invalid JSON: {e.msg}", line.rstrip("\n"))
                 continue
             yield lineno, rec
+
+
+def _one_line_object(line: bytes) -> bool:
+    try:
+        return isinstance(_loads(line.decode("utf-8", "replace")), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 def _json_array(data: bytes, opts: ReadOptions) -> Iterator[tuple[int, Any] | BadLine]:
