@@ -112,6 +112,10 @@ def test_report_events_in_a_provider_format(world: Path, tmp_path: Path) -> None
     assert "No events view was given" not in (out / "report.html").read_text()
     r = runner.invoke(app, ["report", str(out), "--map", "openai"])
     assert r.exit_code == 2 and "--map reads --events" in r.output
+    r = runner.invoke(app, ["evaluate", "--findings", str(out), "--labels", str(world / "labels.parquet"),
+                            "--events", str(src), "--map", "openai"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "evaluation.json").read_text())["harvested_before_flag"] is not None
 
 
 def test_a_quoted_glob_is_recorded_and_read_again(world: Path, tmp_path: Path) -> None:

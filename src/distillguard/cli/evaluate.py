@@ -26,7 +26,8 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyConnection | None:
+def _events_con(events: Optional[str], meta: dict[str, Any],
+                mapping: Optional[str] = None) -> duckdb.DuckDBPyConnection | None:
     """Account ids and times of the scanned events: --events, else what the findings recorded
     (the kept canonical parts, or the original inputs read again with their mapping)."""
     import shutil
@@ -35,13 +36,13 @@ def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyC
     from distillguard.cli.report import recorded_inputs
     from distillguard.ingest import ingest
 
-    mapping, cfg = None, None
+    cfg = None
     spec: str | list[str] | None = events
     if spec is None:
         spec, mapping, cfg = recorded_inputs(meta, "events")
     if not spec:
         return None
-    files = [str(p) for p in resolve_many(spec, stem="events")]
+    files = [str(p) for p in resolve_many(spec, stem="events", any_name=mapping is not None)]
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     if mapping is None and all(f.endswith(".parquet") for f in files):
@@ -96,7 +97,9 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         findings: Path = typer.Option(..., "--findings", "-f", help="Findings folder (accounts.parquet, campaigns.json)."),
         labels: Path = typer.Option(..., "--labels", "-l", help="Labels Parquet (a simulated world's labels.parquet)."),
-        events: Optional[str] = typer.Option(None, help="Events (Parquet) for exchanges-before-detection; default: the scan's canonical events."),
+        events: Optional[str] = typer.Option(None, help="Events for exchanges-before-detection (any contract format, "
+                                             "or a provider format with --map); default: what the scan read."),
+        map_: Optional[str] = typer.Option(None, "--map", "-m", help="Mapping for --events in a provider's own format."),
         provider: Optional[str] = typer.Option(None, help="Provider the findings are about (default: inferred)."),
         out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output (default FINDINGS/evaluation.json)."),
     ) -> None:
@@ -106,7 +109,9 @@ def register(app: typer.Typer) -> None:
         if not labels.exists():
             raise InputError("labels file not found", source=str(labels))
         lab = pq.read_table(labels)
-        con = _events_con(events, f.meta)
+        if map_ and events is None:
+            raise typer.BadParameter("--map reads --events; without --events the scan's own inputs and mapping are used")
+        con = _events_con(events, f.meta, map_)
         if con is None:
             console.print("[yellow]no events given: exchanges-before-detection not computed (use --events)[/]")
         result = run_evaluate(f, lab, con, provider)

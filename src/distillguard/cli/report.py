@@ -23,7 +23,7 @@ from distillguard.ingest import ingest, resolve_many
 def _view(con: duckdb.DuckDBPyConnection, name: str, spec: str | list[str], kind: str, work: Path,
           mapping: str | None = None, cfg: IngestConfig | None = None) -> None:
     """Create view ``name`` over spec: canonical Parquet is read in place, anything else is ingested first."""
-    files = resolve_many(spec, stem=kind)
+    files = resolve_many(spec, stem=kind, any_name=mapping is not None)
     if not files:
         raise InputError(f"no {kind} files found", source=str(spec))
     if mapping is not None or not all(p.suffix == ".parquet" for p in files):
