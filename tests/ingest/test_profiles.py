@@ -195,3 +195,28 @@ def test_pretty_printed_otlp_json_file(events: pa.Table, tmp_path: Path) -> None
     src.write_text(json.dumps(doc, indent=2))  # one object over many lines
     rep = ingest(src, "events", tmp_path / "out", mapping="otel")
     assert (rep.read, rep.used) == (20, 20)
+
+
+def test_accounts_in_your_own_format(world: Path, canonical: dict[str, str], tmp_path: Path) -> None:
+    acc = pq.read_table(world / "accounts.parquet").to_pylist()
+    with open(tmp_path / "customers.csv", "w", newline="") as fh:
+        import csv
+
+        w = csv.writer(fh)
+        w.writerow(["org", "signup_ms", "billing_email", "card_fp", "cc", "ip_at_signup", "kyc", "plan"])
+        for a in acc:
+            ms = "" if a["created_at"] is None else int(a["created_at"].timestamp() * 1000)
+            w.writerow([a["account_id"], ms, a["email"] or "", a["payment_fingerprint"] or "", a["country"] or "",
+                        a["signup_ip"] or "", {True: "yes", False: "no", None: ""}[a["verified"]], a["tier"] or ""])
+    (tmp_path / "customers.toml").write_text(
+        '[mapping]\nkind = "accounts"\n\n[columns]\naccount_id = "org"\n'
+        'created_at = { from = "signup_ms", as = "epoch_ms" }\nemail = "billing_email"\n'
+        'payment_fingerprint = "card_fp"\ncountry = "cc"\nsignup_ip = "ip_at_signup"\nverified = "kyc"\ntier = "plan"\n')
+    r = runner.invoke(app, ["scan", str(world / "events.parquet"), "--accounts", str(tmp_path / "customers.csv"),
+                            "--accounts-map", str(tmp_path / "customers.toml"), "--out", str(tmp_path / "f"),
+                            "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert "no accounts table" not in r.output
+    t = pq.read_table(tmp_path / "f" / "accounts.parquet")
+    got = dict(zip(t.column("account_id").to_pylist(), t.column("verdict").to_pylist()))
+    assert got == canonical

@@ -61,7 +61,7 @@ def recorded_inputs(meta: dict[str, Any], kind: str) -> tuple[str | list[str] | 
     else:
         return None, None, None
     cfg = IngestConfig(encoding=inputs.get("encoding") or "utf-8", naive_timezone=inputs.get("naive_timezone"))
-    return one, (inputs.get("mapping") if kind == "events" else None), cfg
+    return one, inputs.get("mapping" if kind == "events" else "accounts_mapping"), cfg
 
 
 def _labels(path: Path, findings_has_provider: bool, provider: Optional[str], meta: dict[str, Any]) -> pa.Table:

@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
         model: Optional[Path] = typer.Option(None, "--model", help="Supervised model from `distillguard train`."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
         map_: Optional[str] = MapOpt,
+        accounts_map: Optional[str] = typer.Option(None, "--accounts-map", help="Mapping TOML (kind = \"accounts\") "
+                                                   "for an accounts table in your own format (docs/mappings.md)."),
         encoding: Optional[str] = EncodingOpt,
         keep_work: bool = typer.Option(False, "--keep-work", help="Keep the canonical working copy of the logs "
                                        "(in the cache folder, engine.work_dir) instead of removing it after the scan."),
@@ -69,7 +71,8 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("scan", total=None)
             res = run_scan(one_or_many(events), out, accounts=accounts, since=t_since, until=t_until,
                            settings=settings, detector=detector, model_path=model, report=not no_report,
-                           step=lambda s: bar.update(task, description=s), mapping=map_, keep_work=keep_work)
+                           step=lambda s: bar.update(task, description=s), mapping=map_, keep_work=keep_work,
+                           accounts_mapping=accounts_map)
         for rep in res.ingest_reports:
             print_ingest_report(rep)
         verdicts = res.findings.accounts.column("verdict").to_pylist()

@@ -128,7 +128,8 @@ def long_signals(signals: dict[str, pa.Table]) -> pa.Table:
 
 
 def _ingest_inputs(events: str | Path | list[str | Path], accounts: str | Path | None, work: Path,
-                   settings: Settings, step: Step, mapping: Any = None) -> tuple[IngestReport, IngestReport | None]:
+                   settings: Settings, step: Step, mapping: Any = None,
+                   accounts_mapping: Any = None) -> tuple[IngestReport, IngestReport | None]:
     step("ingest events")
     ev = ingest(events, "events", work, settings.ingest, mapping=mapping)
     acc_spec: str | Path | None = accounts
@@ -141,7 +142,7 @@ def _ingest_inputs(events: str | Path | list[str | Path], accounts: str | Path |
     acc = None
     if acc_spec is not None:
         step("ingest accounts")
-        acc = ingest(acc_spec, "accounts", work, settings.ingest)
+        acc = ingest(acc_spec, "accounts", work, settings.ingest, mapping=accounts_mapping)
     return ev, acc
 
 
@@ -164,10 +165,12 @@ def _no_usable(rep: IngestReport, qfile: Path) -> InputError:
 def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: str | Path | None = None,
          since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None,
          detector: str | None = None, model_path: Path | None = None, report: bool = True,
-         step: Step | None = None, mapping: Any = None, keep_work: bool = False) -> ScanResult:
+         step: Step | None = None, mapping: Any = None, keep_work: bool = False,
+         accounts_mapping: Any = None) -> ScanResult:
     """Scan ``events`` (file, folder, glob, or a list of them) and write a findings folder to ``out``.
 
-    ``mapping`` (profile name, TOML file or Mapping) reads a provider's own format. The
+    ``mapping`` (profile name, TOML file or Mapping) reads a provider's own format;
+    ``accounts_mapping`` (a mapping with ``kind = "accounts"``) does the same for accounts. The
     canonical working copy lives in a cache folder (:func:`work_root`) and is removed at
     the end unless ``keep_work``. Raises InputError when no event is usable.
     """
@@ -182,7 +185,7 @@ def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: st
     try:
         t: dict[str, float] = {}
         t0 = time.perf_counter()
-        ev_rep, acc_rep = _ingest_inputs(events, accounts, work, settings, say, mapping)
+        ev_rep, acc_rep = _ingest_inputs(events, accounts, work, settings, say, mapping, accounts_mapping)
         t["ingest"] = time.perf_counter() - t0
         reports = [r for r in (ev_rep, acc_rep) if r is not None]
         _keep_ingest_reports(reports, out)
@@ -193,7 +196,8 @@ def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: st
         model = dm.load(model_path) if model_path else None
         dets = _detectors(settings, detector)
         inputs = {"events": _abs(events), "accounts": _abs(acc_rep.files) if acc_rep else None,
-                  "mapping": _mapping_name(mapping), "encoding": settings.ingest.encoding,
+                  "mapping": _mapping_name(mapping), "accounts_mapping": _mapping_name(accounts_mapping),
+                  "encoding": settings.ingest.encoding,
                   "naive_timezone": settings.ingest.naive_timezone,
                   "ingest": [{k: v for k, v in r.to_dict().items() if k not in ("output", "quarantine_file")}
                              for r in reports]}
