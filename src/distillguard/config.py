@@ -57,11 +57,9 @@ class ScoringConfig(_Section):
                                     "when all its identities are cheap (disposable, unverified and new)")
     campaign_inherit_floor: float = Field(0.85, ge=0, le=1, description="fraction of campaign_inherit passed on "
                                           "by a campaign of established identities (office NAT, agency seats)")
-    first_flag: bool = Field(True, description="compute first_flag_ts by replaying flagged accounts' event prefixes")
-    replay_prefixes: list[int] = Field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],
-                                       description="per-account event counts at which flagged accounts are re-scored")
-    campaign_flag_members: int = Field(3, ge=1, description="members a campaign needs before its flag applies (replay)")
-    campaign_flag_events: int = Field(5, ge=1, description="requests each of those members must have made (replay)")
+    first_flag: bool = Field(True, description="compute first_flag_ts by streaming flagged accounts' events through the live engine")
+    campaign_flag_members: int = Field(3, ge=1, description="members a campaign needs before its flag applies (batch-only campaigns)")
+    campaign_flag_events: int = Field(5, ge=1, description="requests each of those members must have made (batch-only campaigns)")
 
 
 class CampaignConfig(_Section):
@@ -73,6 +71,7 @@ class CampaignConfig(_Section):
     resolution: float = Field(0.5, gt=0, description="Leiden CPM density: mean pair tie strength a campaign needs")
     seed: int = Field(7, description="Leiden seed (results are deterministic for a given seed)")
     per_account: int = Field(400, gt=0, description="prompts sampled per account for shared templates")
+    live_popular_at: int = Field(50, gt=1, description="live linking: facts held by more accounts are a population, not a campaign")
     max_bucket: int = Field(2000, gt=1, description="attribute values shared by more accounts are ignored")
     reference_population: int = Field(200, gt=1, description="rarity is relative to at least this many accounts")
     weights: dict[str, float] = Field(default_factory=dict, description="override base weights of edge kinds")
@@ -92,6 +91,7 @@ class ServiceConfig(_Section):
     policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy)")
     policy_check_s: float = Field(1.0, gt=0, description="how often the policy file's mtime is checked")
     findings_dir: str | None = Field(None, description="latest batch scan findings folder to seed from")
+    accounts: str | None = Field(None, description="accounts table (Parquet) loaded at start as the accounts feed")
     intel_matches: str | None = Field(None, description="intel matches.parquet to seed from")
     max_accounts: int = Field(200_000, gt=0, description="accounts held in memory; least recently seen are evicted")
     idle_evict_s: float = Field(6 * 3600.0, gt=0, description="accounts idle this long (event time) are evicted")
@@ -99,7 +99,6 @@ class ServiceConfig(_Section):
     max_body_bytes: int = Field(8_000_000, gt=0, description="larger request bodies get 413")
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts get 422")
     history: int = Field(20, gt=0, description="decisions returned by GET /v1/accounts/{id}")
-    template_slots: int = Field(32, gt=0, description="template keys remembered per account")
 
 
 class IntelTrustConfig(_Section):
@@ -348,23 +347,18 @@ def _section_md(prefix: str, model: type[BaseModel]) -> list[str]:
 
 
 def _detectors_md() -> list[str]:
-    from distillguard.decide import scoring
     from distillguard.detectors import registry
 
     lines = ["### `[detectors.<name>]`", "",
              "Every detector (signal or baseline) takes `enabled` (default true), `weight` (signals; default "
              "below) and `params` (its keyword parameters; unknown names are an error).", "",
              "| detector | group | default weight | params (defaults) |", "|---|---|---|---|"]
-    sig = registry.available("signals")
-    for name in list(sig) + [n for n in registry.available("baselines") if n not in sig]:
+    meta = registry.metadata("all")
+    for name, m in sorted(meta.items(), key=lambda kv: (kv[1].kind != "signal", kv[0])):
         params = registry.create(name).get_params()
         ps = ", ".join(f"`{k}={v!r}`" for k, v in params.items()) or "—"
-        if name in sig:
-            weight = f"{scoring.DEFAULT_WEIGHTS.get(name, 1.0)}"
-            group = scoring.GROUPS.get(name, "—")
-        else:
-            weight, group = "alone", "—"
-        lines.append(f"| `{name}` | {group} | {weight} | {ps} |")
+        weight = f"{m.weight:g}" if m.kind == "signal" else "alone"
+        lines.append(f"| `{name}` | {m.group or '—'} | {weight} | {ps} |")
     return lines + [""]
 
 

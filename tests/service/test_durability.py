@@ -46,10 +46,10 @@ def test_sigkill_and_restart_keep_state_and_decisions(tmp_path: Path) -> None:
     p = Proc(sets)
     try:
         with p.client() as c:
-            dec = _send(c, harvester("kx", 300))
+            dec = _send(c, harvester("kx", 600))
             _wait_for_flush(db, "kx")  # at least one flush: the state is on disk
             # decisions after the last flush exist only in the journal when we kill
-            last = c.post("/v1/events", json=harvester("kx", 1, start=T0 + 600)[0] | {"request_id": "kx-last"}).json()
+            last = c.post("/v1/events", json=harvester("kx", 1, start=T0 + 1200)[0] | {"request_id": "kx-last"}).json()
             fb = c.post("/v1/feedback", json={"account_id": "other", "verdict": "confirmed"})
             assert fb.status_code == 200
     finally:
@@ -71,7 +71,7 @@ def test_sigkill_and_restart_keep_state_and_decisions(tmp_path: Path) -> None:
             p2.kill()
     store = SQLiteStore(db)
     n = store.con.execute("SELECT count(*) FROM decisions WHERE account_id='kx'").fetchone()[0]
-    assert n == 302
+    assert n == 602
     assert [f["verdict"] for f in store.feedback()] == ["confirmed"]
     store.close()
     assert not list(tmp_path.glob("state.db.journal.*.done"))

@@ -11,7 +11,8 @@ import pytest
 
 from distillguard.errors import ConfigError
 from distillguard.findings import Campaign, Findings, account_table, write_findings
-from distillguard.service.online import AccountState, PopulationBaseline, featurize
+from distillguard.features.stream import request_features
+from distillguard.service.account_state import AccountState
 from distillguard.service.policy import Inputs, Policy, decide, load_policy
 from distillguard.service.seed import load_seed
 
@@ -24,15 +25,18 @@ def test_policy_table() -> None:
     base = dict(account_id="a", n=50, tier="free", per_minute=1.0)
     cases = [
         (Inputs(score=0.1, **base), "allow"),
-        (Inputs(score=0.65, **base), "throttle"),
-        (Inputs(score=0.8, **base), "challenge"),
-        (Inputs(score=0.95, **base), "block"),
+        (Inputs(score=0.77, **base), "challenge"),  # staged: verify first
+        (Inputs(score=0.85, **base), "throttle"),
+        (Inputs(score=0.96, **base), "block"),
         (Inputs(score=0.95, **(base | {"n": 3})), "allow"),  # too little evidence
         (Inputs(score=0.1, campaign_id="c1", campaign_score=0.9, **base), "block"),
         (Inputs(score=0.1, campaign_id="c1", campaign_score=0.5, **base), "allow"),
-        (Inputs(score=0.1, campaign_id="c1", campaign_joined=True, **base), "throttle"),
         (Inputs(score=0.1, campaign_id="c1", campaign_score=0.9, own_score=0.1, **base), "allow"),  # association alone
-        (Inputs(score=0.1, campaign_id="c1", campaign_joined=True, own_score=0.2, **base), "allow"),
+        # tied at first sight by rare identity facts: challenged even on its first request ...
+        (Inputs(score=0.9, campaign_id="c1", campaign_joined=True, own_score=0.0, **(base | {"n": 1})), "challenge"),
+        # ... and blocked once an analyst confirmed the campaign
+        (Inputs(score=0.9, campaign_id="c1", campaign_joined=True, campaign_confirmed=True, own_score=0.0,
+                **(base | {"n": 1})), "block"),
         (Inputs(score=0.35, campaign_id="c1", campaign_score=0.9, own_score=0.35, **base), "block"),
         (Inputs(score=0.1, intel_corroboration=3.0, **base), "throttle"),
         (Inputs(score=0.1, **(base | {"per_minute": 50.0})), "throttle"),  # free tier limit 20/min
@@ -48,7 +52,7 @@ def test_policy_table() -> None:
 def test_policy_rejects_bad_files(tmp_path: Path) -> None:
     f = tmp_path / "p.toml"
     f.write_text("[thresholds]\nthrottle = 0.9\nblock = 0.5\n")
-    with pytest.raises(ConfigError, match="throttle <= challenge <= block"):
+    with pytest.raises(ConfigError, match="challenge <= throttle <= block"):
         load_policy(f)
     f.write_text("[nonsense]\n")
     with pytest.raises(ConfigError):
@@ -60,26 +64,16 @@ def test_policy_rejects_bad_files(tmp_path: Path) -> None:
 
 def test_state_is_bounded_and_round_trips() -> None:
     st = AccountState("x")
-    for i, ev in enumerate(harvester("x", 2000)):
-        st.learn_one(featurize(ev, ev["ts"]), slots=32)
-    assert len(st.tmpl) <= 32 and st.n == 2000
-    blob = orjson.dumps(st.to_dict())
-    assert len(blob) < 4000
-    back = AccountState.from_dict(orjson.loads(blob))
-    assert back.signals(120.0) == st.signals(120.0)
-    fast = st.to_blob()  # the flush format: positional, and smaller
-    assert len(fast) < len(blob)
-    again = AccountState.from_blob(fast)
-    assert again.signals(120.0) == st.signals(120.0) and again.tmpl == st.tmpl and again.bloom == st.bloom
-    assert AccountState.from_blob(blob).n == st.n  # older dict snapshots still load
-
-
-def test_baseline_is_bounded() -> None:
-    b = PopulationBaseline(max_keys=10, cap=3, popular_at=2)
-    for i in range(50):
-        b.learn(f"a{i}", [i, 999])
-    assert len(b.accounts) <= 10 and len(b.accounts[999]) == 3
-    assert b.popularity([999]) == 1.0 and b.popularity([12345]) == 0.0
+    for ev in harvester("x", 3000):
+        st.tick(ev["ts"])
+        st.agg.update(request_features(ev, ev["ts"]))
+    assert st.n == 3000
+    blob = st.to_blob()
+    assert len(blob) < 128_000  # bounded: distinct counters switch to a fixed-size sketch past DISTINCT_EXACT
+    back = AccountState.from_blob(blob)
+    assert back.agg.row() == st.agg.row() and back.r_min == st.r_min
+    with pytest.raises(ValueError, match="older guard"):
+        AccountState.from_blob(orjson.dumps({"account_id": "x"}))
 
 
 def _findings(tmp_path: Path) -> Path:
@@ -111,13 +105,3 @@ def test_seed_from_findings_and_intel(tmp_path: Path) -> None:
         single = c.post("/v1/events", json=event("3", "i-single", T0, "hi")).json()
         assert single["action"] == "allow" and any("review" in r for r in single["reasons"])
         assert c.post("/v1/events", json=event("4", "i-revoked", T0, "hi")).json()["action"] == "allow"
-        # a new account reusing the campaign's infrastructure joins it online
-        for i in range(3):
-            h1 = c.post("/v1/events", json=event(f"h1-{i}", "h1", T0 + i, "Solve step by step: what is 2+2?", ip="203.0.113.9")).json()
-            assert h1["action"] == "block"  # flagged by the scan and in a campaign: blocked on sight
-        last = None
-        for i in range(4):
-            last = c.post("/v1/events", json=event(f"n-{i}", "newbie", T0 + 10 + i, "tell me a joke", ip="203.0.113.9")).json()
-        # it joins the campaign, but with no evidence of its own it is only watched
-        assert last is not None and last["campaign_id"] == "camp-1" and last["action"] == "allow"
-        assert any("watched" in r for r in last["reasons"])

@@ -2,7 +2,8 @@
 
 Simulate a small multi-provider world (built-in prompt generator, no download), scan each
 provider with every signal and with the trivial rate-limit baseline, evaluate both against
-the labels, and point at the HTML reports.
+the labels, replay each provider through a cold guard to show which campaigns it stops live
+and when, and point at the HTML reports.
 """
 
 from __future__ import annotations
@@ -29,6 +30,35 @@ def _row(name: str, r: dict[str, Any]) -> list[str]:
 
     return [name, num(r["roc_auc"]), num(r["pr_auc"]), pct(f["recall"]), pct(f["benign_fpr"]),
             pct(r["campaign_recall"]), pct(r["harvested_share_overall"])]
+
+
+def _live(world_dir: Path, providers: list[str], labels: Any) -> dict[str, Any]:
+    """A cold guard (no batch seed) replays each provider in time order: when did it act?"""
+    from distillguard.evaluate.live import live_outcome
+    from distillguard.service.replay import replay_local
+
+    t = Table(title="live: a cold guard replays the traffic in time order (no batch seed)")
+    for col in ("campaign", "type", "accts", "acted", "first", "harvested"):
+        t.add_column(col, justify="left" if col in ("campaign", "type") else "right", no_wrap=True)
+    t.caption = ("accts: accounts; acted: accounts acted on; first: the campaign's request at which the guard first challenged, throttled or "
+                 "blocked one of its accounts; harvested: requests made before each account was acted on")
+    res: dict[str, Any] = {}
+    benign = [0, 0, 0]
+    for provider in providers:
+        pdir = world_dir / provider
+        with progress() as bar:
+            task = bar.add_task(f"live replay {provider}", total=None)
+            summ = replay_local(pdir / "events.parquet", accounts=pdir / "accounts.parquet",
+                                on_events=lambda n: bar.advance(task, n))
+        o = res[provider] = live_outcome(summ, labels, provider)
+        for cid, c in sorted(o["campaigns"].items()):
+            t.add_row(f"{provider}/{cid}", c["type"][:16], str(c["accounts"]), str(c["acted_on"]),
+                      f"#{c['first_action_at']:,}" if c["first_action_at"] else "never",
+                      f"{c['harvested']:,} ({c['harvested_share']:.0%})")
+        benign = [benign[0] + o["benign_accounts"], benign[1] + o["benign_acted_on"], benign[2] + o["benign_blocked"]]
+    out.print(t)
+    console.print(f"live: benign accounts acted on {benign[1]} of {benign[0]}, blocked {benign[2]}")
+    return res
 
 
 def register(app: typer.Typer) -> None:
@@ -79,7 +109,8 @@ def register(app: typer.Typer) -> None:
                 summary["providers"][provider][name] = {"findings": str(dest), "evaluation": str(dest / "evaluation.json")}
                 table.add_row(*_row(f"{provider}/{'ours' if only is None else name}", r))
         out.print(table)
-        (out_dir / "demo.json").write_text(json.dumps(summary, indent=2))
+        summary["live"] = _live(world_dir, manifest["providers"], labels)
+        (out_dir / "demo.json").write_text(json.dumps(summary, indent=2, default=str))
         for provider, runs in summary["providers"].items():
             console.print(f"[green]report:[/] {Path(runs['distillguard']['findings']) / 'report.html'}")
         console.print("next: distillguard evaluate --findings DIR --labels "

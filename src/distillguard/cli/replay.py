@@ -21,6 +21,10 @@ def register(app: typer.Typer) -> None:
         to: str = typer.Option(..., "--to", help="Base URL of the guard, e.g. http://127.0.0.1:8707"),
         speed: float = typer.Option(0.0, help="Event-time speed-up (60 = one hour per minute); 0 = as fast as possible."),
         batch: int = typer.Option(100, min=1, help="Events per request."),
+        accounts: Optional[str] = typer.Option(
+            None, "--accounts", help="Accounts table: each record is sent to POST /v1/accounts before the account's "
+                                     "first event (identity facts for live linking). Default: accounts.* beside a "
+                                     "folder of events, if present."),
         map_: Optional[str] = MapOpt,
         encoding: Optional[str] = EncodingOpt,
         config: Optional[Path] = ConfigOpt,
@@ -33,19 +37,24 @@ def register(app: typer.Typer) -> None:
         from distillguard.service.replay import replay as run
 
         settings = settings_from(config, set_, encoding)
+        if accounts is None and len(events) == 1 and Path(events[0]).is_dir() \
+                and any(Path(events[0]).glob("accounts.*")):
+            accounts = events[0]
         if speed < 0:
             raise typer.BadParameter("speed must be >= 0")
         try:
             with progress() as bar:
                 task = bar.add_task("replaying", total=None)
                 summ = run(one_or_many(events), to, speed=speed, batch=batch, config=settings.ingest,
-                           on_events=lambda n: bar.advance(task, n), mapping=map_)
+                           on_events=lambda n: bar.advance(task, n), accounts=accounts, mapping=map_)
         except httpx.TransportError as e:
             raise InputError(f"cannot reach the guard: {e}", source=to) from None
         t = Table(title=f"replayed {summ.events:,} events in {summ.seconds:.1f} s")
         for col in ("action", "events"):
             t.add_column(col)
-        for a in ("allow", "throttle", "challenge", "block"):
+        from distillguard.service.policy import ACTIONS
+
+        for a in ACTIONS:
             t.add_row(a, f"{summ.actions[a]:,}")
         console.print(t)
-        console.print(f"accounts throttled or blocked: {len(summ.first_action):,}; rejected events: {summ.errors:,}")
+        console.print(f"accounts acted on (challenged, throttled or blocked): {len(summ.first_action):,}; rejected events: {summ.errors:,}")

@@ -6,8 +6,8 @@ weights (see docs/detection.md).
 """
 
 from distillguard.decide.scoring import (
-    DEFAULT_WEIGHTS, AccountScore, combine, evidence_to_score, inherit, score_to_evidence, verdict, weight_of,
+    AccountScore, combine, default_weights, evidence_to_score, groups, inherit, score_to_evidence, verdict, weight_of,
 )
 
-__all__ = ["DEFAULT_WEIGHTS", "AccountScore", "combine", "evidence_to_score", "inherit", "score_to_evidence",
+__all__ = ["AccountScore", "default_weights", "groups", "combine", "evidence_to_score", "inherit", "score_to_evidence",
            "verdict", "weight_of"]

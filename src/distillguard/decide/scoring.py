@@ -32,32 +32,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from distillguard.config import DetectorConfig, Settings
+from distillguard.detectors import registry
 from distillguard.findings import Reason
 
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "templating": 1.0,
-    "reasoning": 1.0,
-    "known_corpus": 0.9,
-    "coverage": 0.9,
-    "window_test": 0.4,  # content distance also finds every narrow honest pipeline or benchmark run
-    "automation": 0.6,
-    "volume": 0.6,
-    "metadata": 0.4,
-}
-"""Weight of each built-in signal unless ``detectors.<name>.weight`` is set (plugins: 1.0)."""
+def default_weights() -> dict[str, float]:
+    """Weight of each registered signal unless ``detectors.<name>.weight`` is set: the
+    ``default_weight`` each detector declares (decide/ keeps no table of its own)."""
+    return {n: m.weight for n, m in registry.metadata("signals").items()}
 
-GROUPS: dict[str, str] = {
-    "reasoning": "content", "coverage": "content", "known_corpus": "content",
-    "templating": "shape", "window_test": "shape", "automation": "behaviour", "volume": "shape",
-    "metadata": "identity",
-}
-"""Evidence groups: *what* is asked (content), *how* it is shaped (shape), *who* asks (identity),
-and *how* it is sent (behaviour: counted in proportion to content, see the module docstring).
-A plugin detector is its own group unless listed here."""
+
+def groups() -> dict[str, str]:
+    """Evidence groups, as declared by each detector (``group``): *what* is asked (content),
+    *how* it is shaped (shape), *who* asks (identity), and *how* it is sent (behaviour:
+    counted in proportion to content, see the module docstring). A plugin that declares no
+    group is its own group."""
+    return {n: m.group for n, m in registry.metadata("signals").items()}
+
 
 BEHAVIOUR_GROUP = "behaviour"
 CORROBORATED_BY = "content"
@@ -74,7 +69,7 @@ def weight_of(name: str, settings: Settings) -> float:
     cfg = settings.detectors.get(name)
     if cfg is not None and "weight" in cfg.model_fields_set:
         return float(cfg.weight)
-    return DEFAULT_WEIGHTS.get(name, 1.0)
+    return default_weights().get(name, 1.0)
 
 
 def enabled(name: str, settings: Settings) -> bool:
@@ -97,6 +92,8 @@ class AccountScore:
     score: float
     evidence: float
     signals: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float | None] = field(default_factory=dict)
+    """Each detector's raw measured value (the findings keep it next to its score)."""
     reasons: list[Reason] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
@@ -108,35 +105,78 @@ def combine(signals: dict[str, pa.Table], weights: dict[str, float]) -> dict[str
     """
     out: dict[str, AccountScore] = {}
     for name, table in signals.items():
-        w = weights.get(name, 1.0)
         for r in table.to_pylist():
-            acc = out.setdefault(r["account_id"], AccountScore(r["account_id"], 0.0, 0.0))
-            s = float(r["score"])
-            acc.signals[name] = s
-            acc.evidence += w * s
-            if w * s >= MIN_REASON:
-                acc.reasons.append(Reason(name, s, w, r["detail"] or ""))
-                if r["examples"]:
-                    acc.examples.extend(x for x in r["examples"] if x not in acc.examples)
+            add_signal(out.setdefault(r["account_id"], AccountScore(r["account_id"], 0.0, 0.0)), name, r,
+                       weights.get(name, 1.0))
+    group_of = groups()
     for acc in out.values():
-        acc.evidence = grouped_evidence({n: weights.get(n, 1.0) * s for n, s in acc.signals.items()})
-        acc.score = evidence_to_score(acc.evidence)
-        acc.reasons.sort(key=lambda x: -x.value * x.weight)
+        finish(acc, weights, group_of)
     return out
 
 
-def grouped_evidence(contrib: dict[str, float]) -> float:
+def add_signal(acc: AccountScore, name: str, r: dict[str, Any], w: float) -> None:
+    """One detector's row for one account (the scan and the guard call this alike)."""
+    s = min(1.0, max(0.0, float(r["score"] or 0.0)))
+    acc.signals[name] = s
+    acc.values[name] = r.get("value")
+    if w * s >= MIN_REASON:
+        acc.reasons.append(Reason(name, s, w, r.get("detail") or ""))
+        if r.get("examples"):
+            acc.examples.extend(x for x in r["examples"] if x not in acc.examples)
+
+
+def finish(acc: AccountScore, weights: dict[str, float], group_of: dict[str, str] | None = None) -> AccountScore:
+    """Grouped evidence → the fixed calibration; reasons by contribution."""
+    acc.evidence = grouped_evidence({n: weights.get(n, 1.0) * s for n, s in acc.signals.items()}, group_of)
+    acc.score = evidence_to_score(acc.evidence)
+    acc.reasons.sort(key=lambda x: -x.value * x.weight)
+    return acc
+
+
+def grouped_evidence(contrib: dict[str, float], group_of: dict[str, str] | None = None) -> float:
     """E = Σ_g [max_g + λ·(sum_g − max_g)] + E_behaviour (see module docstring)."""
-    groups: dict[str, list[float]] = {}
+    group_of = groups() if group_of is None else group_of
+    by_group: dict[str, list[float]] = {}
     for name, e in contrib.items():
-        groups.setdefault(GROUPS.get(name, name), []).append(max(0.0, e))
+        by_group.setdefault(group_of.get(name, name), []).append(max(0.0, e))
     per_group: dict[str, float] = {}
-    for g, vals in groups.items():
+    for g, vals in by_group.items():
         top = max(vals)
         per_group[g] = top + GROUP_DISCOUNT * (sum(vals) - top)
     behaviour = per_group.pop(BEHAVIOUR_GROUP, 0.0)
     content = min(1.0, per_group.get(CORROBORATED_BY, 0.0))
     return sum(per_group.values()) + behaviour * (GROUP_DISCOUNT + (1.0 - GROUP_DISCOUNT) * content)
+
+
+INTEL_SIGNAL = "intel_match"
+SINGLE_MEMBER_BELOW = 1.8
+"""Corroboration (independent member organisations, age-weighted) under which an intel match
+is one member's word (intel.trust.TrustPolicy.min_corroboration)."""
+
+
+def cap_single_member_intel(acc: AccountScore, settings: Settings, corroborated_from: float = SINGLE_MEMBER_BELOW,
+                            weights: dict[str, float] | None = None, group_of: dict[str, str] | None = None) -> None:
+    """One member's indicator opens a review; it can never push an account across a threshold.
+
+    A rival's (or a poisoned) indicator alone must not throttle or flag a customer: if the
+    account's score without the intel evidence is below ``watch`` or ``flag`` and the
+    single-member match is what lifts it over, the score is held just under that threshold.
+    Used by the scan and the guard alike (docs/intel.md, docs/service.md).
+    """
+    s_intel = acc.signals.get(INTEL_SIGNAL, 0.0)
+    corr = acc.values.get(INTEL_SIGNAL)
+    if s_intel <= 0.0 or (corr is not None and float(corr) >= corroborated_from):
+        return
+    contrib = {n: (weights[n] if weights and n in weights else weight_of(n, settings)) * s
+               for n, s in acc.signals.items() if n != INTEL_SIGNAL}
+    without = evidence_to_score(grouped_evidence(contrib, group_of))
+    for t in (settings.scoring.watch, settings.scoring.flag):
+        if without < t <= acc.score:
+            acc.score = max(without, t - 1e-6)
+            acc.reasons.append(Reason(INTEL_SIGNAL, s_intel, 0.0,
+                                      f"single-member intel held below the {t:.2f} threshold: one member's "
+                                      "indicator opens a review and never acts alone"))
+            return
 
 
 def verdict(score: float, settings: Settings) -> str:

@@ -11,9 +11,10 @@ from TOML. Combining scores into verdicts is not a detector's job (see decide/).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -44,8 +45,36 @@ class ScanContext:
     has_accounts: bool = False
 
 
+@dataclass(frozen=True)
+class DetectorMeta:
+    """What the registry, decide/, the findings and the docs table know about a detector.
+
+    It lives on the detector class (one place): ``group`` and ``weight`` drive the fixed
+    combination in decide/scoring.py, ``live`` says the detector has a per-account stream
+    form (:meth:`Detector.score_features` over :mod:`distillguard.features.stream`) that the
+    guard runs event by event, ``features`` are the per-account aggregates it reads.
+    """
+
+    name: str
+    version: str
+    kind: Literal["signal", "baseline"]
+    group: str
+    weight: float
+    live: bool
+    required_columns: tuple[str, ...]
+    features: tuple[str, ...]
+    description: str
+
+
 class Detector:
-    """Base class: subclass, set the class attributes, implement :meth:`detect`."""
+    """Base class: subclass, set the class attributes, implement :meth:`detect`.
+
+    A *live* detector (``live = True``) instead implements :meth:`score_features`: one pure
+    function from an account's aggregate features to its score, used by the batch scan
+    (rows from DuckDB, :func:`distillguard.features.account.fetch`) and by the guard (rows
+    from :class:`distillguard.features.stream.AccountAggregate`), so both paths share one
+    definition of the signal.
+    """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
@@ -55,9 +84,31 @@ class Detector:
     needs_accounts: ClassVar[bool] = False
     """Whether the signal scores nothing without an accounts table."""
     description: ClassVar[str] = ""
+    kind: ClassVar[Literal["signal", "baseline"]] = "signal"
+    group: ClassVar[str] = ""
+    """Evidence group (decide/scoring.py); empty means a group of its own."""
+    default_weight: ClassVar[float] = 1.0
+    live: ClassVar[bool] = False
+    features: ClassVar[tuple[str, ...]] = ()
+    """Account-feature columns :meth:`score_features` reads (live detectors)."""
 
-    def detect(self, ctx: ScanContext) -> pa.Table:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @classmethod
+    def meta(cls) -> DetectorMeta:
+        return DetectorMeta(cls.name, str(cls.version), cls.kind, cls.group or cls.name, float(cls.default_weight),
+                            bool(cls.live), tuple(cls.required_columns), tuple(cls.features), cls.description)
+
+    def detect(self, ctx: ScanContext) -> pa.Table:
+        """Batch form. Live detectors get it for free: their stream function over DuckDB's rows."""
+        if not self.live:  # pragma: no cover - abstract
+            raise NotImplementedError
+        from distillguard.features.account import fetch
+
+        cols = ", ".join(dict.fromkeys(("account_id", *self.features)))
+        return signal_table([self.score_features(r) for r in fetch(ctx, cols)])
+
+    def score_features(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Live detectors: one account's aggregate features → {account_id, score, value, detail, examples}."""
+        raise NotImplementedError(f"{self.name} has no per-account stream form")
 
     # --- scikit-learn style parameter handling -------------------------------------
     @classmethod

@@ -14,12 +14,11 @@ thousands of distinct, broad, self-contained prompts (``scale_half``): diversity
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import pyarrow as pa
-
-from distillguard.detectors.base import Detector, ScanContext, signal_table
-from distillguard.features.account import clip01, confidence, fetch, pct, sigmoid
+from distillguard.detectors.base import Detector
+from distillguard.features.account import clip01, confidence, pct, sigmoid
 
 
 class CoverageDetector(Detector):
@@ -27,6 +26,10 @@ class CoverageDetector(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "Broad, even task-family coverage with novelty, like a dataset sweep."
+    group: ClassVar[str] = "content"
+    default_weight: ClassVar[float] = 0.9
+    live: ClassVar[bool] = True
+    features: ClassVar[tuple[str, ...]] = ('n', 'fam_entropy', 'n_families', 'top_family', 'top_family_share', 'distinct_prompts', 'followup_share', 'ex_any')
 
     def __init__(self, *, families_mid: float = 4.0, steepness: float = 2.0, novelty_floor: float = 0.7,
                  followup_discount: float = 0.6, distinct_half: float = 150.0, scale_half: float = 2000.0,
@@ -39,24 +42,20 @@ class CoverageDetector(Detector):
         self.scale_half = scale_half
         self.w_scale = w_scale
 
-    def detect(self, ctx: ScanContext) -> pa.Table:
-        rows: list[dict[str, Any]] = []
-        for r in fetch(ctx, "account_id, n, fam_entropy, n_families, top_family, top_family_share, "
-                            "distinct_prompts, followup_share, ex_any"):
-            n = int(r["n"])
-            eff = math.exp(max(0.0, float(r["fam_entropy"] or 0.0)))
-            novelty = int(r["distinct_prompts"] or 0) / n if n else 0.0
-            fu = float(r["followup_share"] or 0.0)
-            s_breadth = sigmoid(self.steepness * (eff - self.families_mid))
-            s_novel = clip01((novelty - self.novelty_floor) / (1.0 - self.novelty_floor + 1e-9))
-            damp = 1.0 - self.followup_discount * clip01(fu / 0.3)
-            distinct = int(r["distinct_prompts"] or 0)
-            base = confidence(distinct, self.distinct_half) * s_breadth * (0.5 + 0.5 * s_novel) * damp
-            scale = s_breadth * damp * confidence(distinct, self.scale_half)
-            score = base + (1.0 - base) * self.w_scale * scale
-            detail = (f"{n:,} requests spread over {eff:.1f} effective task families ({r['n_families']} seen; "
-                      f"largest '{r['top_family']}' {pct(float(r['top_family_share'] or 0))}); "
-                      f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups")
-            rows.append({"account_id": r["account_id"], "score": score, "value": eff, "detail": detail,
-                         "examples": r["ex_any"] or []})
-        return signal_table(rows)
+    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+        n = int(r["n"])
+        eff = math.exp(max(0.0, float(r["fam_entropy"] or 0.0)))
+        novelty = int(r["distinct_prompts"] or 0) / n if n else 0.0
+        fu = float(r["followup_share"] or 0.0)
+        s_breadth = sigmoid(self.steepness * (eff - self.families_mid))
+        s_novel = clip01((novelty - self.novelty_floor) / (1.0 - self.novelty_floor + 1e-9))
+        damp = 1.0 - self.followup_discount * clip01(fu / 0.3)
+        distinct = int(r["distinct_prompts"] or 0)
+        base = confidence(distinct, self.distinct_half) * s_breadth * (0.5 + 0.5 * s_novel) * damp
+        scale = s_breadth * damp * confidence(distinct, self.scale_half)
+        score = base + (1.0 - base) * self.w_scale * scale
+        detail = (f"{n:,} requests spread over {eff:.1f} effective task families ({r['n_families']} seen; "
+                  f"largest '{r['top_family']}' {pct(float(r['top_family_share'] or 0))}); "
+                  f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups")
+        return {"account_id": r["account_id"], "score": score, "value": eff, "detail": detail,
+                     "examples": r["ex_any"] or []}

@@ -23,6 +23,8 @@ class IntelMatch(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("account_id",)
     description: ClassVar[str] = "Account matches an indicator another consortium member shared (with trust policy)."
+    group = "intel"
+    default_weight = 1.0
 
     def __init__(self, *, matches: str | None = None, trust: dict[str, Any] | None = None) -> None:
         self.matches = matches

@@ -27,6 +27,8 @@ class KnownCorpus(Detector):
     version = "1"
     required_columns = ("request_id", "account_id", "prompt")
     description = "share of an account's prompts that match an indexed public prompt corpus"
+    group = "content"
+    default_weight = 0.9
 
     def __init__(self, *, index: str | None = None, per_account: int = 400, min_bands: int = 2,
                  min_tokens: int = 4, saturation: float = 20.0) -> None:

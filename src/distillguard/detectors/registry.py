@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from distillguard.detectors.base import Detector
+from functools import lru_cache
+
+from distillguard.detectors.base import Detector, DetectorMeta
 from distillguard.errors import ConfigError
 
 # name -> "module:Class". Signals are combined by decide/; baselines run alone (--detector).
@@ -18,11 +20,13 @@ BUILTIN_SIGNALS: dict[str, str] = {
     "volume": "distillguard.detectors.volume:VolumeDetector",
     "automation": "distillguard.detectors.automation:AutomationDetector",
     "templating": "distillguard.detectors.templating:Templating",
+    "frames": "distillguard.detectors.frames:Frames",
     "known_corpus": "distillguard.detectors.known_corpus:KnownCorpus",
     "reasoning": "distillguard.detectors.reasoning:ReasoningDetector",
     "coverage": "distillguard.detectors.coverage:CoverageDetector",
     "metadata": "distillguard.detectors.metadata:MetadataDetector",
     "window_test": "distillguard.detectors.window_test:WindowTest",
+    "content_pool": "distillguard.detectors.content_pool:ContentPool",
     "intel_match": "distillguard.detectors.intel_match:IntelMatch",
 }
 BUILTIN_BASELINES: dict[str, str] = {
@@ -74,3 +78,51 @@ def create(name: str, params: dict[str, object] | None = None) -> Detector:
         return cls(**(params or {}))
     except TypeError as e:
         raise ConfigError(f"bad parameters for detector {name!r}: {e}") from e
+
+
+@lru_cache(maxsize=8)
+def _metadata(kind: str, plugins: tuple[tuple[str, str], ...]) -> dict[str, DetectorMeta]:
+    refs = {**BUILTIN_SIGNALS, **dict(plugins)} if kind == "signals" else \
+        dict(BUILTIN_BASELINES) if kind == "baselines" else {**BUILTIN_SIGNALS, **dict(plugins), **BUILTIN_BASELINES}
+    out: dict[str, DetectorMeta] = {}
+    for name, ref in refs.items():
+        try:
+            out[name] = _load(ref).meta()
+        except (ImportError, AttributeError, ConfigError):  # a broken plugin must not hide the others
+            continue
+    return out
+
+
+def metadata(kind: str = "all") -> dict[str, DetectorMeta]:
+    """Name -> the detector's own metadata (group, weight, live form, version, columns)."""
+    return _metadata(kind, tuple(sorted(_plugins().items())))
+
+
+def live_detectors(params: dict[str, dict[str, object]] | None = None) -> dict[str, Detector]:
+    """Instances of every registered signal that has a per-account stream form."""
+    return {n: create(n, (params or {}).get(n)) for n, m in metadata("signals").items() if m.live}
+
+
+def markdown_table() -> str:
+    """The detector table of docs/detection.md, generated from each detector's metadata
+    (tests/engine/test_docs_table.py fails when the docs drift from the code)."""
+    rows = ["| detector | kind | group | default weight | live form | version | needs columns | what it measures |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, m in sorted(metadata("all").items(), key=lambda kv: (kv[1].kind != "signal", kv[0])):
+        rows.append(f"| `{name}` | {m.kind} | {m.group} | {m.weight:g} | {'yes' if m.live else 'batch only'} | "
+                    f"{m.version} | {', '.join(m.required_columns)} | {m.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_docs_table(path: str = "docs/detection.md") -> None:
+    """Regenerate the table in docs/detection.md: ``python -m distillguard.detectors.registry``."""
+    from pathlib import Path
+
+    begin, end = "<!-- detectors:begin (registry.markdown_table) -->\n", "<!-- detectors:end -->"
+    p = Path(path)
+    head, rest = p.read_text().split(begin, 1)
+    p.write_text(head + begin + markdown_table() + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    write_docs_table()

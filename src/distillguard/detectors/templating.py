@@ -29,6 +29,8 @@ class Templating(Detector):
     version = "1"
     required_columns = ("request_id", "account_id", "prompt")
     description = "share of an account's prompts in near-duplicate template clusters (masked MinHash/LSH)"
+    group = "shape"
+    default_weight = 1.0
 
     def __init__(self, *, per_account: int = 400, min_tokens: int = 8, min_per_template: int = 3,
                  saturation: float = 30.0, threads: int = 2, narrow_discount: float = 0.5,

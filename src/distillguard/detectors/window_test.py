@@ -135,12 +135,14 @@ def load_reference(path: str | Path, limit: int, dim: int = DEFAULT_DIM) -> np.n
 
 class WindowTest(Detector):
     """Benign-calibrated MMD window test (signal 7)."""
-    optional_columns = ("conversation_id",)
+    optional_columns: ClassVar[tuple[str, ...]] = ("conversation_id",)
 
     name: ClassVar[str] = "window_test"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "prompt distribution far from benign reference traffic (MMD, benign-calibrated)"
+    group = "shape"
+    default_weight = 0.4
 
     def __init__(
         self,

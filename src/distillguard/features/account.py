@@ -21,6 +21,8 @@ from distillguard.features import text
 REQUEST_FEATURES = "request_features"
 ACCOUNT_FEATURES = "account_features"
 SCOPED_REQUESTS = "rf"
+FRAME_MIN = 3
+"""A masked frame reused this often by one account is one of its templates (one repeat is chance)."""
 ELICIT_LEVEL = 0.5
 """A request counts as eliciting a trace when its elicitation score reaches this level."""
 
@@ -67,6 +69,12 @@ def request_features_sql(source: str) -> str:
              OR (CASE WHEN regexp_matches(h, {_q(text.FOLLOWUP_PRONOUN)}) THEN {words_at_most(6)} ELSE false END)
            END AS followup,
            hash(prompt) AS phash,
+           hash(array_to_string(list_slice(string_split({_mask_sql(f"left(prompt, {text.FRAME_CHARS})")}, ' '), 1, {text.FRAME_WORDS}), ' '))
+             AS frame_key,
+           list_transform(list_slice(list_filter(list_transform(
+               list_slice(string_split_regex(lower(prompt), {_q(text.POOL_SPLIT)}), 1, {4 * text.POOL_SEGMENTS}),
+               lambda x: regexp_replace(x, {_q(text.POOL_STRIP)}, '', 'g')),
+               lambda x: length(x) >= {text.POOL_MIN_CHARS}), 1, {text.POOL_SEGMENTS}), lambda x: hash(x)) AS pkeys,
            length(prompt) AS plen
     FROM (
       SELECT *, {e_cols}
@@ -77,6 +85,14 @@ def request_features_sql(source: str) -> str:
                left(coalesce(system_prompt, ''), {4 * h}) AS s
         FROM {source}))
     """
+
+
+def _mask_sql(col: str) -> str:
+    """SQL equal to text.mask(col): the same RE2 rules in order, trimmed, lower-cased."""
+    expr = col
+    for pat, rep in text.MASK_RULES:
+        expr = f"regexp_replace({expr}, {_q(pat)}, {_q(rep)}, 'g')"
+    return f"lower(trim({expr}))"
 
 
 def build_request_features(con: duckdb.DuckDBPyConnection, source: str = "events_base",
@@ -117,6 +133,8 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                            table: str = ACCOUNT_FEATURES) -> None:
     """Aggregate the scoped request features per account, joined with account metadata."""
     dc = " OR ".join(f"starts_with(ip, '{p}')" for p in DATACENTER_PREFIXES)
+    # Ties between equally common families go to the first in TASK_FAMILIES (as in features.stream).
+    fam_list = "[" + ", ".join(_q(f) for f in text.TASK_FAMILIES) + "]"
     acc = _accounts_source(con)
     con.execute(f"""
     CREATE OR REPLACE TABLE {table} AS
@@ -134,7 +152,8 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                   max(n) AS max_day_requests FROM days GROUP BY account_id),
     fam AS (SELECT account_id, family, count(*) AS c FROM r GROUP BY ALL),
     fe AS (SELECT f.account_id, -sum((c / t) * ln(c / t)) AS fam_entropy, count(*) AS n_families,
-                  max(c / t) AS top_family_share, arg_max(family, c) AS top_family
+                  max(c / t) AS top_family_share,
+                  arg_max(family, c * 1000 - list_position({fam_list}, family)) AS top_family
            FROM fam f JOIN (SELECT account_id, sum(c) AS t FROM fam GROUP BY account_id) USING (account_id)
            GROUP BY f.account_id),
     conv AS (SELECT account_id, conversation_id, count(*) AS turns FROM r
@@ -152,7 +171,7 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                  count(DISTINCT phash) AS distinct_prompts,
                  count(DISTINCT hour(ts)) AS active_hours,
                  count(DISTINCT ip) AS n_ips,
-                 count(DISTINCT regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1)) AS n_subnets,
+                 count(DISTINCT nullif(regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1), '')) AS n_subnets,
                  avg(CASE WHEN {dc} THEN 1.0 ELSE 0.0 END) AS datacenter_share,
                  count(DISTINCT user_agent) AS n_user_agents,
                  avg(CASE WHEN client = 'http_lib' THEN 1.0 ELSE 0.0 END) AS http_lib_share,
@@ -162,6 +181,10 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
                  arg_min(request_id, hash(request_id), 5) AS ex_any,
                  arg_min(request_id, hash(request_id), 5) FILTER (WHERE elicit >= {ELICIT_LEVEL}) AS ex_elicit
           FROM r GROUP BY account_id),
+    fr AS (SELECT account_id, frame_key, count(*) AS c FROM r GROUP BY ALL),
+    frs AS (SELECT account_id, coalesce(sum(c) FILTER (WHERE c >= {FRAME_MIN}), 0) AS n_framed,
+                   count(*) FILTER (WHERE c >= {FRAME_MIN}) AS n_frames, max(c) AS top_frame
+            FROM fr GROUP BY account_id),
     ac AS {acc},
     pay AS (SELECT payment_fingerprint, count(*) AS accounts_on_card FROM ac
             WHERE payment_fingerprint IS NOT NULL GROUP BY ALL)
@@ -172,8 +195,9 @@ def build_account_features(con: duckdb.DuckDBPyConnection, rf: str = SCOPED_REQU
            coalesce(cv.n_conversations, 0) AS n_conversations,
            coalesce(cv.multi_turn_requests, 0) / a.n AS multi_turn_share,
            ac.created_at, ac.email, ac.payment_fingerprint, ac.country, ac.signup_ip, ac.verified, ac.tier,
-           coalesce(pay.accounts_on_card, 0) AS accounts_on_card
-    FROM a LEFT JOIN g USING (account_id) LEFT JOIN dd USING (account_id)
+           coalesce(pay.accounts_on_card, 0) AS accounts_on_card,
+           frs.n_framed::BIGINT AS n_framed, frs.n_frames, frs.top_frame
+    FROM a LEFT JOIN g USING (account_id) LEFT JOIN frs USING (account_id) LEFT JOIN dd USING (account_id)
          LEFT JOIN fe USING (account_id) LEFT JOIN cv USING (account_id)
          LEFT JOIN ac USING (account_id)
          LEFT JOIN pay ON pay.payment_fingerprint = ac.payment_fingerprint
@@ -196,6 +220,7 @@ def ensure(ctx: ScanContext) -> str:
     if name:
         return str(name)
     con = ctx.con
+    con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE OR REPLACE TEMP VIEW _dg_events_rn AS SELECT *, row_number() OVER "
                 "(PARTITION BY account_id ORDER BY ts, request_id) AS rn FROM events")
     build_request_features(con, "_dg_events_rn", "_dg_request_features")

@@ -66,6 +66,17 @@ def mask(prompt: str | None, *, lower: bool = True) -> str:
     return text.lower() if lower else text
 
 
+FRAME_WORDS = 8
+FRAME_CHARS = 400
+"""Only the head is masked for a frame: eight words fit in it, and masking is the costly part."""
+
+
+def frame(prompt: str | None) -> str:
+    """The first ``FRAME_WORDS`` words of the masked head of a prompt: a template's fixed frame,
+    whatever its slots hold (the SQL form is features/account.py's ``frame_key``)."""
+    return " ".join(mask((prompt or "")[:FRAME_CHARS]).split(" ")[:FRAME_WORDS])
+
+
 # ------------------------------------------------------------------ elicitation
 ELICITATION_PATTERNS: dict[str, tuple[float, str]] = {
     # Demands to reason step by step, in many phrasings and languages.
@@ -241,9 +252,35 @@ def client_kind(user_agent: str | None) -> str:
     return "unknown"
 
 
+# ------------------------------------------------------------------ content pool
+POOL_MIN_CHARS = 24
+"""Segments shorter than this once normalised ("hi", "thanks!") are everyone's, not a dataset's."""
+POOL_SPLIT = r"[.?!;:\n]+"
+POOL_STRIP = r"[^a-z0-9]+"
+POOL_SEGMENTS = 8
+
+
+def pool_segments(prompt: str | None) -> list[str]:
+    """A prompt's content-pool segments: its sentences and clauses (split on ``POOL_SPLIT``),
+    lower-cased with everything but ASCII letters and digits removed, those of at least
+    ``POOL_MIN_CHARS`` characters, the first ``POOL_SEGMENTS``. A dataset item wrapped in a
+    chatty opener ("hey, quick one: <item>") still yields the item's own segments. The SQL
+    form is in features/account.py (``pkeys``)."""
+    if not prompt:
+        return []
+    out = []
+    for seg in re.split(POOL_SPLIT, prompt.lower())[: 4 * POOL_SEGMENTS]:
+        t = re.sub(POOL_STRIP, "", seg)
+        if len(t) >= POOL_MIN_CHARS:
+            out.append(t)
+            if len(out) == POOL_SEGMENTS:
+                break
+    return out
+
+
 __all__ = [
     "CLIENT_KINDS", "CLIENT_KIND_RULES", "ELICITATION_PATTERNS", "FOLLOWUP_LEADING", "FOLLOWUP_MAX_WORDS",
     "FOLLOWUP_PRONOUN", "FOLLOWUP_STRONG", "HEAD_CHARS", "MASK_RULES", "SYSTEM_PROMPT_BOOST", "TASK_FAMILIES",
     "TASK_FAMILY_RULES", "client_kind", "elicitation", "elicitation_flags", "elicitation_score", "is_followup",
-    "mask", "task_family",
+    "frame", "mask", "pool_segments", "FRAME_WORDS", "task_family", "POOL_MIN_CHARS", "POOL_STRIP", "POOL_SPLIT",
 ]

@@ -34,6 +34,7 @@ def connect(cfg: EngineConfig, work_dir: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET threads = {int(cfg.threads)}")
     con.execute(f"SET temp_directory = '{_sql_str(str(temp))}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET TimeZone = 'UTC'")  # day and hour features are UTC, as in features.stream
     return con
 
 

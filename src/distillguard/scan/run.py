@@ -5,11 +5,11 @@
 removed after the scan unless ``keep_work``; the end writes the findings folder)
 and does the middle in DuckDB over the scoped views of :mod:`distillguard.scan.engine`.
 
-``first_flag_ts`` comes from *replay*: after the full scan, the flagged accounts are
-re-scored on their first n = 4, 8, 16, … events (exactly what ``--until`` shows of an
-account's history), and the time of the n-th event of the first prefix that crosses the
-flag threshold is recorded. Accounts flagged only through their campaign get the time at
-which the campaign's first few members had shown themselves (see :func:`_campaign_times`).
+``first_flag_ts`` comes from the stream: the flagged accounts' events are fed in time
+order through the live engine the guard runs (engine/first_flag.py), and the time of the
+exact event at which the account's evidence crossed ``flag`` is recorded. Accounts flagged
+only through a batch signal or their Leiden campaign get the time at which the batch
+could see them (see :func:`_first_flags`).
 """
 
 from __future__ import annotations
@@ -109,6 +109,9 @@ def _scores(signals: dict[str, pa.Table], settings: Settings, only: str | None,
             model: dict[str, Any] | None) -> dict[str, dc.AccountScore]:
     weights = {n: (1.0 if only else dc.weight_of(n, settings)) for n in signals}
     accs = dc.combine(signals, weights)
+    if not only:
+        for a in accs.values():
+            dc.cap_single_member_intel(a, settings, weights=weights)
     if only:  # a detector run alone: its own score is the account score
         for a in accs.values():
             a.score = a.signals.get(only, 0.0)
@@ -295,18 +298,18 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
     signals = run_detectors(con, dets, until, has_acc, strict=only is not None, errors=errors, artefacts=arts,
                             timings=t_full)
     accs = _scores(signals, settings, only, model)
+    if not only and model is None:
+        _content_pool_pass(con, dets, accs, signals, settings, arts)
     t["detectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("campaigns")
     campaigns, membership = _campaigns(con, accs, settings, until, only, errors, arts)
     t["campaigns"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    say("replay (first flag times)")
+    say("first flag times (stream)")
     t_replay: dict[str, float] = {}
-    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
-        if settings.scoring.first_flag else {}
-    engine.set_scope(con)
-    t["replay"] = time.perf_counter() - t0
+    first = _first_flags(con, accs, membership, settings, only) if settings.scoring.first_flag else {}
+    t["first_flag"] = time.perf_counter() - t0
     rows = []
     for a in sorted(accs.values(), key=lambda x: x.account_id):
         v = dc.verdict(a.score, settings)
@@ -320,6 +323,7 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
             "inputs": inputs, "blind_spots": blind, "detector": only or "distillguard",
             "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
             "detectors": sorted(dets), "only": only, "model": bool(model),
+            "detector_versions": {n: str(d.version) for n, d in sorted(dets.items())},
             "weights": {n: (1.0 if only else dc.weight_of(n, settings)) for n in dets},
             "thresholds": {"watch": settings.scoring.watch, "flag": settings.scoring.flag},
             "detector_errors": errors}
@@ -334,6 +338,43 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
         t["report"] = time.perf_counter() - t0
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
     return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail, blind)
+
+
+def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
+                       signals: dict[str, pa.Table], settings: Settings, arts: dict[str, Any]) -> None:
+    """Second pass: the prompts of accounts flagged on their own evidence form the flagged-content
+    pool (detectors/content_pool.py); other accounts re-sending its items gain that signal."""
+    from distillguard.detectors.content_pool import ARTEFACT
+
+    det = dets.get("content_pool")
+    flagged = [a.account_id for a in accs.values() if a.score >= settings.scoring.flag]
+    if det is None or not flagged:
+        return
+    con.register("_dg_pool_in", pa.table({"account_id": pa.array(flagged, pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _dg_pool_members AS SELECT * FROM _dg_pool_in")
+    con.unregister("_dg_pool_in")
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE _dg_pool AS
+    WITH seg AS (SELECT account_id, request_id, unnest(pkeys) AS k FROM {fa.SCOPED_REQUESTS}),
+    pool AS (SELECT k, min(account_id) AS owner FROM seg
+             WHERE account_id IN (SELECT account_id FROM _dg_pool_members) GROUP BY k HAVING count(*) = 1),
+    hits AS (SELECT DISTINCT s.request_id FROM seg s JOIN pool p USING (k) WHERE p.owner <> s.account_id)
+    SELECT r.account_id, count(*) AS n, count(*) FILTER (WHERE len(r.pkeys) > 0) AS pool_seen,
+           count(h.request_id) AS pool_hits, any_value(af.top_family) AS top_family,
+           any_value(af.top_family_share) AS top_family_share,
+           arg_min(r.request_id, hash(r.request_id), 5) FILTER (WHERE h.request_id IS NOT NULL) AS ex_any
+    FROM {fa.SCOPED_REQUESTS} r LEFT JOIN hits h USING (request_id)
+         LEFT JOIN {fa.ACCOUNT_FEATURES} af USING (account_id) GROUP BY r.account_id""")
+    arts[ARTEFACT] = "_dg_pool"
+    table = det.detect(ScanContext(con=con, artefacts=arts)).cast(SIGNAL_SCHEMA)
+    signals["content_pool"] = table
+    weights = {n: dc.weight_of(n, settings) for n in {*signals}}
+    group_of = dc.groups()
+    for r in table.to_pylist():
+        acc = accs.setdefault(r["account_id"], dc.AccountScore(r["account_id"], 0.0, 0.0))
+        dc.add_signal(acc, "content_pool", r, weights["content_pool"])
+        dc.finish(acc, weights, group_of)
+        dc.cap_single_member_intel(acc, settings, weights=weights, group_of=group_of)
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,
@@ -385,7 +426,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
     return list(res.campaigns), members
 
 
-# ------------------------------------------------------------------------- replay
+# --------------------------------------------------------------- first flag times
 def _nth_event_ts(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, int]]) -> dict[str, datetime]:
     """Timestamp of each account's n-th event (its last if it has fewer)."""
     if not pairs:
@@ -401,95 +442,35 @@ def _nth_event_ts(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, int]]) 
     return {a: ts for a, ts in rows}
 
 
-def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
-                 membership: dict[str, tuple[str, float]], settings: Settings, until: datetime | None,
-                 has_acc: bool, only: str | None, model: dict[str, Any] | None,
-                 timings: dict[str, float] | None = None) -> dict[str, datetime]:
+def _first_flags(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
+                 membership: dict[str, tuple[str, float]], settings: Settings,
+                 only: str | None) -> dict[str, datetime]:
+    """When each flagged account was first flagged: from the stream where the live engine
+    flags it (the exact event), else when the batch could see it.
+
+    The live engine (engine/first_flag.py) replays the flagged accounts' events in time
+    order and names the event at which their evidence crossed ``flag``. An account it never
+    flags owes its flag to a batch-only signal or to its Leiden campaign: a campaign member
+    is flagged once its campaign has shown itself (:func:`_campaign_times`), any other at
+    its last event in the window (the batch needed all of it).
+    """
     flag = settings.scoring.flag
     flagged = [a.account_id for a in accs.values() if a.score >= flag]
     if not flagged:
         return {}
+    times: dict[str, datetime] = {}
+    if not only:
+        from distillguard.engine.first_flag import stream_first_flags
+
+        times = stream_first_flags(con, flagged, settings)
+    rest = [a for a in flagged if a not in times]
     counts = dict(con.execute("SELECT account_id, n FROM account_features").fetchall())
-    own_full = {a.account_id for a in accs.values()
-                if (a.signals.get(only, 0.0) if only else dc.evidence_to_score(a.evidence)) >= flag}
-    found: dict[str, int] = {}
-    pending = set(flagged)
-    prefixes = list(settings.scoring.replay_prefixes)
-    # Replay never sees more than the flagged accounts' first max(prefixes) events.
-    con.register("_dg_flagged_in", pa.table({"account_id": pa.array(flagged, pa.string())}))
-    con.execute("CREATE OR REPLACE TABLE _dg_flagged AS SELECT * FROM _dg_flagged_in")
-    con.unregister("_dg_flagged_in")
-    engine.make_replay_tables(con, "_dg_flagged", max(prefixes, default=0))
-    try:
-        _replay_prefixes(con, dets, prefixes, pending, counts, found, settings, until, has_acc, only, model,
-                         timings)
-    finally:
-        engine.drop_replay_tables(con)
-        con.execute("DROP TABLE IF EXISTS _dg_flagged")
-    for a in pending & own_full:  # flagged only once all its events were seen
-        found[a] = counts.get(a, 0)
-    times = _nth_event_ts(con, list(found.items()))
-    # Accounts whose own evidence flags them keep their own replay time; the campaign rule
-    # is for members flagged only through their campaign.
-    for a, ts in _campaign_times(con, membership, set(flagged) - own_full, settings).items():
-        if a not in times or ts < times[a]:
-            times[a] = ts
+    late = _nth_event_ts(con, [(a, counts.get(a, 0)) for a in rest])
+    for a, ts in _campaign_times(con, membership, set(rest), settings).items():
+        if a not in late or ts < late[a]:
+            late[a] = ts
+    times.update(late)
     return {a: times[a] for a in flagged if a in times}
-
-
-def _replay_prefixes(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], prefixes: list[int],
-                     pending: set[str], counts: dict[str, int], found: dict[str, int], settings: Settings,
-                     until: datetime | None, has_acc: bool, only: str | None, model: dict[str, Any] | None,
-                     timings: dict[str, float] | None) -> None:
-    """Re-score the still-pending accounts on their first p events, for each prefix p in turn.
-
-    The prefixes double, so an account that first crosses at p crossed somewhere in
-    (previous p, p]; reporting p would overstate what was harvested before the flag by up
-    to 2x. Accounts found at p are therefore bisected ``_REFINE_STEPS`` times within that
-    interval (only those accounts are re-scored, so this adds a few small runs).
-    """
-    prev = 0
-    for p in prefixes:
-        todo = [a for a in pending if counts.get(a, 0) > p]
-        if not todo:
-            break
-        if timings is not None:
-            timings[f"accounts@{p}"] = float(len(todo))
-        hit = _flagged_at(con, dets, todo, p, settings, until, has_acc, only, model, timings)
-        groups = [(prev, p, hit)] if hit else []
-        for _ in range(_REFINE_STEPS):
-            nxt = []
-            for lo, hi, accts in groups:
-                mid = (lo + hi) // 2
-                if mid <= lo or mid >= hi:
-                    nxt.append((lo, hi, accts))
-                    continue
-                early = _flagged_at(con, dets, accts, mid, settings, until, has_acc, only, model, timings)
-                late = [a for a in accts if a not in early]
-                nxt += [g for g in ((lo, mid, early), (mid, hi, late)) if g[2]]
-            groups = nxt
-        for _, hi, accts in groups:
-            for a in accts:
-                found[a] = hi
-                pending.discard(a)
-        prev = p
-
-
-_REFINE_STEPS = 3  # resolution of a first-flag prefix: 1/8 of the doubling interval
-
-
-def _flagged_at(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accounts: list[str], p: int,
-                settings: Settings, until: datetime | None, has_acc: bool, only: str | None,
-                model: dict[str, Any] | None, timings: dict[str, float] | None) -> list[str]:
-    """Which of ``accounts`` score at or above ``flag`` on their first ``p`` events."""
-    con.register("_dg_pending_in", pa.table({"account_id": pa.array(accounts, pa.string())}))
-    con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
-    con.unregister("_dg_pending_in")
-    engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
-    sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
-    want = set(accounts)
-    return [a.account_id for a in _scores(sig, settings, only, model).values()
-            if a.account_id in want and a.score >= settings.scoring.flag]
 
 
 def _campaign_times(con: duckdb.DuckDBPyConnection, membership: dict[str, tuple[str, float]],

@@ -1,6 +1,6 @@
 """FastAPI app factory: a thin HTTP adapter over :class:`~distillguard.service.guard.Guard`.
 
-Endpoints (docs/service.md): ``POST /v1/events``, ``GET /v1/accounts/{id}``,
+Endpoints (docs/service.md): ``POST /v1/events``, ``POST /v1/accounts``, ``GET /v1/accounts/{id}``,
 ``POST /v1/feedback``, ``POST /v1/admin/reload``, ``GET /healthz``, ``GET /metrics``.
 ``/v1/events`` is a plain Starlette route (orjson in, orjson out, no per-event pydantic
 model) because it sits in a gateway's request path; the others use pydantic. Every
@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from distillguard.config import Settings
 from distillguard.service.guard import Guard
-from distillguard.service.schemas import FeedbackIn, RequestError, parse_events
+from distillguard.service.schemas import FeedbackIn, RequestError, parse_accounts, parse_events
 from distillguard.service.state import StateStore
 
 
@@ -33,7 +33,7 @@ def _json(doc: Any, status: int = 200) -> Response:
 def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
     """Build the app. ``store`` replaces the configured state store (tests inject slow ones)."""
     cfg = settings.service
-    guard = Guard(cfg, store)
+    guard = Guard(cfg, store, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +69,17 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
         if view is None:
             return _json({"error": f"account {account_id!r} has not been seen"}, 404)
         return _json(view)
+
+    @app.post("/v1/accounts")
+    async def accounts(request: Request) -> Response:
+        """The accounts feed: sign-ups and profile changes (identity facts for live linking)."""
+        try:
+            recs = parse_accounts(await request.body(), cfg.max_batch)
+        except RequestError as e:
+            m.requests[("/v1/accounts", e.status)] += 1
+            return _json({"error": e.message}, e.status)
+        m.requests[("/v1/accounts", 200)] += 1
+        return _json({"accounts": guard.learn_accounts(recs)})
 
     @app.post("/v1/feedback")
     async def feedback(fb: FeedbackIn) -> Response:

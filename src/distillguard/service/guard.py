@@ -36,14 +36,16 @@ from typing import Any
 
 import orjson
 
-from distillguard.config import ServiceConfig
+from distillguard.config import ServiceConfig, Settings
 from distillguard.service.metrics import Metrics
-from distillguard.service.online import AccountState, PopulationBaseline, combine, explain, featurize
+from distillguard.engine.live import IntelEvidence, LiveEngine
+from distillguard.intel.trust import TrustPolicy
+from distillguard.features.stream import request_features
+from distillguard.service.account_state import AccountState
 from distillguard.service.policy import RANK, Inputs, PolicyHolder, decide
 from distillguard.service.seed import Seed, load_seed
 from distillguard.service.state import Journal, MemoryStore, StateStore, StoredAccount, open_store, read_journal
 
-INFRA_MAX = 500_000
 FLUSH_CHUNK = 64
 COMMIT_CHUNK = 500
 """States or journal records per store transaction on the writer thread."""
@@ -57,14 +59,16 @@ class StoreTimeout(Exception):
 class Guard:
     """Owns the online state; the HTTP app is a thin adapter over it."""
 
-    def __init__(self, cfg: ServiceConfig, store: StateStore | None = None) -> None:
+    def __init__(self, cfg: ServiceConfig, store: StateStore | None = None, settings: Settings | None = None) -> None:
+        settings = settings or Settings(service=cfg)
         self.cfg = cfg
         self.store: StateStore = store if store is not None else open_store(cfg.state_path)
         in_memory = isinstance(self.store, MemoryStore) and store is None
         self.journal: Journal | None = None if in_memory else Journal(self._journal_path())
         self.policy = PolicyHolder(cfg.policy_file, cfg.policy_check_s)
         self.seed: Seed = load_seed(cfg.findings_dir, cfg.intel_matches)
-        self.baseline = PopulationBaseline()
+        self.engine = LiveEngine(settings)
+        self._seed_engine()
         self.metrics = Metrics()
         self.cache: OrderedDict[str, AccountState] = OrderedDict()
         self.evicted: dict[str, AccountState] = {}
@@ -73,7 +77,6 @@ class Guard:
         self._gc_threshold = gc.get_threshold()
         self.known: set[str] = set()
         self.loading: dict[str, asyncio.Future[StoredAccount | None]] = {}
-        self.infra: dict[Any, str] = {}
         self.stream_now = 0.0
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="dg-store-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="dg-store-write")
@@ -84,6 +87,16 @@ class Guard:
         m.gauge("distillguard_accounts_known", "Accounts with persisted state.", lambda: len(self.known))
         m.gauge("distillguard_policy_version", "Policy reloads since start (1 = initial).", lambda: self.policy.version)
         m.gauge("distillguard_seed_accounts", "Accounts seeded from batch findings.", lambda: len(self.seed.accounts))
+
+    def _seed_engine(self) -> None:
+        """Intel matches and an accounts table configured at start feed the engine's context."""
+        trust = TrustPolicy()
+        self.engine.intel = {aid: IntelEvidence(trust.single_score if h.single else trust.corroborated_score,
+                                                h.corroboration, h.evidence) for aid, h in self.seed.intel.items()}
+        if self.cfg.accounts:
+            import pyarrow.parquet as pq
+
+            self.learn_accounts(pq.read_table(self.cfg.accounts).to_pylist())
 
     def _journal_path(self) -> Path:
         return Path(self.cfg.state_path + ".journal")
@@ -244,7 +257,7 @@ class Guard:
         cutoff = self.stream_now - self.cfg.idle_evict_s
         while self.cache:
             aid, st = next(iter(self.cache.items()))
-            if len(self.cache) <= self.cfg.max_accounts and st.last_ts >= cutoff:
+            if len(self.cache) <= self.cfg.max_accounts and st.agg.last_ts >= cutoff:
                 break
             self.cache.popitem(last=False)
             if st.dirty:  # stays set until a flush has committed it
@@ -261,88 +274,58 @@ class Guard:
                 "_ts": ts, "_hold": 0.0}
 
     def _decide(self, st: AccountState, ev: dict[str, Any], ts: float) -> dict[str, Any]:
-        """learn_one + score_one + policy for one event. No awaits: atomic per account."""
+        """learn_one + score_one (the engine) + policy for one event. No awaits: atomic per account."""
         pol = self.policy.policy
-        f = featurize(ev, ts)
         if ev.get("tier"):
             st.tier = ev["tier"]
-        st.learn_one(f, self.cfg.template_slots)
-        self.dirty[st.account_id] = st
-        self.stream_now = max(self.stream_now, ts)
-        tier = pol.tier(st.tier)
-        keys = st.popular_keys()
-        sig = st.signals(tier.normal_per_hour, self.baseline.popularity(keys))
-        score = combine(sig, st.n)
-        reasons = explain(st, sig, tier.normal_per_hour)
         aid = st.account_id
+        if aid not in self.engine.profiles and st.tier:
+            self.engine.learn_account({"account_id": aid, "tier": st.tier})
+        st.tick(ts)
+        self.engine.observe(st.agg, request_features(ev, ts))
+        self.dirty[aid] = st
+        self.stream_now = max(self.stream_now, ts)
+        ls = self.engine.score(st.agg)
+        score, own = ls.score, ls.own_score
+        reasons = ls.reason_lines()
+        # A strong live tie joins the campaign (challenged first); a weak one (network or client
+        # only) adds inherited score and a reason, never the campaign's action.
+        joined = ls.tie is not None and ls.tie.strong
+        cid, cscore = ls.campaign_id, (ls.tie.score if joined and ls.tie else 0.0)
         seed = self.seed.accounts.get(aid)
-        cid, cscore, joined = st.campaign_id, 0.0, bool(st.campaign_id)
-        own = score
         if seed is not None:
             s_score = seed.score if seed.verdict in pol.seed.act_on else min(seed.score, pol.seed.watch_cap)
-            if s_score > score:
-                score = s_score
-            if seed.verdict in pol.seed.act_on and seed.score > own:
-                own = seed.score
+            score = max(score, s_score)
+            if seed.verdict in pol.seed.act_on:
+                own = max(own, seed.score)
             reasons.append(seed.reason)
-            if seed.campaign_id:
-                cid, cscore, joined = seed.campaign_id, seed.campaign_score, False
-        if cid is None:
-            cid = self._link(st, f.keys[0], f.keys[1], f.ip)
-            joined = cid is not None
+            if seed.campaign_id and not joined:
+                cid, cscore = seed.campaign_id, seed.campaign_score
         hit = self.seed.intel.get(aid)
-        corr = 0.0
-        if hit is not None:
-            if hit.corroboration >= pol.intel.corroborated_orgs:
-                corr = hit.corroboration
-            else:
-                score = min(1.0, score + pol.intel.single_boost)
-                reasons.append(f"intel: single-member signal (review opened): {hit.evidence}")
+        corr = hit.corroboration if hit is not None and hit.corroboration >= pol.intel.corroborated_orgs else 0.0
+        if hit is not None and not corr:
+            reasons.append(f"intel: single-member signal (review opened, never acts alone): {hit.evidence}")
+        confirmed = bool(cid and cid in self.engine.confirmed)
         x = Inputs(aid, score, st.n, st.tier, st.r_min, cid, cscore, joined, corr, st.override,
-                   st.hold_action, ts < st.hold_until, own)
+                   st.hold_action, ts < st.hold_until, own, confirmed)
         action, why = decide(pol, x, self.policy.allowed)
         reasons = why + reasons
         if action != "allow" and st.override is None and (RANK[action] > RANK[st.hold_action] or ts >= st.hold_until):
             st.hold_action, st.hold_until = action, ts + pol.hold.seconds
-        if cid and (not joined or action == "block") and cscore >= pol.campaign.min_score:
-            self._register_infra(cid, f.keys[0], f.keys[1], f.ip)
-        flagged = action != "allow" or score >= pol.thresholds.throttle * 0.5
-        st.flagged = flagged
-        if not flagged and st.n >= 20:
-            self.baseline.learn(aid, keys)  # poisoning protection: only unflagged accounts teach the baseline
+        st.flagged = ls.verdict == "flag"
+        st.campaign_id = cid
         st.score, st.action = score, action
         st.history.append((ev["request_id"], ts, action, score))  # atomic tuple: untracked by the GC
         if len(st.history) > self.cfg.history:
             del st.history[0]
         return {"request_id": ev["request_id"], "account_id": aid, "action": action, "score": round(score, 4),
-                "campaign_id": cid, "reasons": reasons, "_ts": ts, "_hold": st.hold_until}
+                "verdict": ls.verdict, "campaign_id": cid, "reasons": reasons, "_ts": ts, "_hold": st.hold_until}
 
-    def _register_infra(self, cid: str, hk: int, tk: int, ip: str | None) -> None:
-        for k in (hk, tk, ip):
-            if k is None or k in self.infra:
-                continue
-            if isinstance(k, int) and self.baseline.popularity([k]) > 0.0:
-                continue  # a popular product template must not glue customers to a campaign
-            if len(self.infra) >= INFRA_MAX:
-                self.infra.pop(next(iter(self.infra)))
-            self.infra[k] = cid
-
-    def _link(self, st: AccountState, hk: int, tk: int, ip: str | None) -> str | None:
-        """Count events that reuse a known campaign's template or address; join after ``join_links``."""
-        if not self.infra:
-            return None
-        for k in (hk, tk, ip):
-            cid = self.infra.get(k) if k is not None else None
-            if cid is not None:
-                st.links[cid] = st.links.get(cid, 0) + 1
-                if len(st.links) > 4:
-                    st.links.pop(min(st.links, key=st.links.__getitem__))
-                if st.links.get(cid, 0) >= self.policy.policy.campaign.join_links:
-                    st.campaign_id = cid
-                    st.campaign_reason = f"{st.links[cid]} events reuse campaign {cid}'s templates/addresses"
-                    return cid
-                break
-        return None
+    def learn_accounts(self, records: list[dict[str, Any]]) -> int:
+        """The accounts feed (POST /v1/accounts, or a table at start): identity facts for linking."""
+        for r in records:
+            self.engine.learn_account(r)
+        return len(records)
 
     async def process(self, events: list[tuple[dict[str, Any], float]]) -> list[dict[str, Any]]:
         """Decide every event of one request; journal them before returning."""
@@ -415,6 +398,9 @@ class Guard:
             self.dirty[account_id] = st
             if verdict == "false_positive":
                 st.hold_action, st.hold_until = "allow", 0.0
+                self.engine.forget(account_id)
+            elif verdict == "confirmed":
+                self.engine.confirm(account_id)
         return {"account_id": account_id, "verdict": verdict, "applied": st is not None, "at": now}
 
     async def account(self, aid: str) -> dict[str, Any] | None:
@@ -424,13 +410,13 @@ class Guard:
             if seed is None:
                 return None
         st = await self._state(aid, None)
-        tier = self.policy.policy.tier(st.tier)
-        sig = st.signals(tier.normal_per_hour, self.baseline.popularity(st.popular_keys()))
+        ls = self.engine.score(st.agg)
         seed = self.seed.accounts.get(aid)
         return {
             "account_id": aid, "score": round(st.score, 4), "action": st.action, "events": st.n, "tier": st.tier,
-            "signals": {k: round(v, 4) for k, v in sig.items()}, "online_score": combine(sig, st.n),
-            "reasons": explain(st, sig, tier.normal_per_hour, top=5),
+            "signals": {k: round(v, 4) for k, v in ls.signals.items()}, "online_score": round(ls.score, 4),
+            "verdict": ls.verdict, "values": {k: v for k, v in ls.values.items() if isinstance(v, (int, float))},
+            "reasons": ls.reason_lines(top=6),
             "campaign_id": st.campaign_id or (seed.campaign_id if seed else None),
             "seed": seed.reason if seed else None, "override": st.override,
             "hold": {"action": st.hold_action, "until": st.hold_until} if st.hold_until else None,
@@ -441,5 +427,6 @@ class Guard:
         """Re-read the policy and the seed files (POST /v1/admin/reload)."""
         ok = self.policy.reload()
         self.seed = load_seed(self.cfg.findings_dir, self.cfg.intel_matches)
+        self._seed_engine()
         return {"policy_version": self.policy.version, "policy_ok": ok, "policy_error": self.policy.last_error,
                 "seed": self.seed.source}

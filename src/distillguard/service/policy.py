@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from distillguard.errors import ConfigError
 
-Action = Literal["allow", "throttle", "challenge", "block"]
-ACTIONS: tuple[str, ...] = ("allow", "throttle", "challenge", "block")
+Action = Literal["allow", "challenge", "throttle", "block"]
+ACTIONS: tuple[str, ...] = ("allow", "challenge", "throttle", "block")
+"""Mildest first, in the order the guard escalates: verify first (cheap when wrong), then slow
+down, then stop. Every action is undone by analyst feedback (journalled)."""
 RANK = {a: i for i, a in enumerate(ACTIONS)}
 
 
@@ -37,23 +39,24 @@ class _M(BaseModel):
 
 
 class Thresholds(_M):
-    throttle: float = Field(0.6, ge=0, le=1)
     challenge: float = Field(0.75, ge=0, le=1)
-    block: float = Field(0.9, ge=0, le=1)
-    min_events: int = Field(10, ge=0)
+    throttle: float = Field(0.8, ge=0, le=1)
+    block: float = Field(0.95, ge=0, le=1)
+    min_events: int = Field(5, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Thresholds":
-        if not self.throttle <= self.challenge <= self.block:
-            raise ValueError("thresholds must satisfy throttle <= challenge <= block")
+        if not self.challenge <= self.throttle <= self.block:
+            raise ValueError("thresholds must satisfy challenge <= throttle <= block")
         return self
 
 
 class CampaignRule(_M):
     min_score: float = Field(0.7, ge=0, le=1)
     action: Action = "block"
-    join_links: int = Field(3, ge=1)
-    join_action: Action = "throttle"
+    join_action: Action = "challenge"
+    confirmed_join_action: Action = "block"
+    """A new account tied to a campaign an analyst confirmed."""
     member_floor: float = Field(0.3, ge=0, le=1)
     """A member's own evidence (online score, or its batch score if the scan flagged it) needed
     before the campaign action applies: batch campaigns can sweep in customers who share a
@@ -126,6 +129,7 @@ class Inputs:
     hold_active: bool = False
     own_score: float = 1.0
     """The account's own evidence, apart from campaign membership (see ``member_floor``)."""
+    campaign_confirmed: bool = False
 
 
 def decide(p: Policy, x: Inputs, allowed: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
@@ -136,22 +140,27 @@ def decide(p: Policy, x: Inputs, allowed: frozenset[str] = frozenset()) -> tuple
         return p.feedback.confirmed_action, ["analyst feedback: confirmed distillation"]
     action, reasons = "allow", []
     t = p.thresholds
-    if x.n >= t.min_events or x.campaign_id or x.intel_corroboration:
-        for name in ("block", "challenge", "throttle"):
-            if x.score >= getattr(t, name):
+    if x.n >= t.min_events or x.campaign_joined or x.intel_corroboration:
+        # A tied account's inherited score does not escalate by itself: it is verified first.
+        score = min(x.score, x.own_score) if x.campaign_joined else x.score
+        for name in ("block", "throttle", "challenge"):
+            if score >= getattr(t, name):
                 action = name
-                reasons.append(f"score {x.score:.2f} >= {name} threshold {getattr(t, name):.2f}")
+                reasons.append(f"score {score:.2f} >= {name} threshold {getattr(t, name):.2f}")
                 break
-    if x.campaign_id and x.own_score < p.campaign.member_floor:
+    if x.campaign_joined:
+        # Tied at first sight (rare identity facts shared with flagged accounts): verify first,
+        # whatever its own traffic says yet; block once an analyst confirmed the campaign.
+        act = p.campaign.confirmed_join_action if x.campaign_confirmed else p.campaign.join_action
+        action = worst(action, act)
+        reasons.append(f"tied to {'confirmed ' if x.campaign_confirmed else ''}campaign {x.campaign_id} "
+                       "by rare identity facts shared with its flagged accounts")
+    elif x.campaign_id and x.own_score < p.campaign.member_floor:
         reasons.append(f"campaign {x.campaign_id} member, own evidence {x.own_score:.2f} below "
                        f"{p.campaign.member_floor:.2f}: watched, not acted on")
-    elif x.campaign_id:
-        if x.campaign_joined:
-            action = worst(action, p.campaign.join_action)
-            reasons.append(f"joined campaign {x.campaign_id} online (shares its templates/infrastructure)")
-        elif x.campaign_score >= p.campaign.min_score:
-            action = worst(action, p.campaign.action)
-            reasons.append(f"member of campaign {x.campaign_id} (campaign score {x.campaign_score:.2f})")
+    elif x.campaign_id and x.campaign_score >= p.campaign.min_score:
+        action = worst(action, p.campaign.action)
+        reasons.append(f"member of campaign {x.campaign_id} (campaign score {x.campaign_score:.2f})")
     if x.intel_corroboration >= p.intel.corroborated_orgs:
         action = worst(action, p.intel.corroborated_action)
         reasons.append(f"intel indicator corroborated by {x.intel_corroboration:.1f} member orgs")

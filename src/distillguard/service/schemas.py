@@ -146,3 +146,44 @@ def parse_events(body: bytes, max_batch: int, max_prompt_chars: int) -> tuple[li
     if len(items) > max_batch:
         raise RequestError(413, f"batch of {len(items):,} events exceeds the limit of {max_batch:,}")
     return [check_event(ev, f"events[{i}]" if batch else "event", max_prompt_chars) for i, ev in enumerate(items)], batch
+
+
+ACCOUNT_FIELDS = {"account_id": str, "email": str, "payment_fingerprint": str, "country": str, "signup_ip": str,
+                  "tier": str, "verified": bool}
+
+
+def parse_accounts(body: bytes, max_batch: int) -> list[dict[str, Any]]:
+    """Body → accounts-feed records (the accounts table's contract fields). Accepts one account,
+    a JSON list, or ``{"accounts": [...]}``; ``created_at`` as RFC 3339 text or epoch seconds."""
+    from datetime import datetime, timezone
+
+    try:
+        doc = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError as e:
+        raise RequestError(400, f"body is not valid JSON: {e}") from None
+    if isinstance(doc, dict) and "accounts" in doc:
+        doc = doc["accounts"]
+    items = doc if isinstance(doc, list) else [doc]
+    if not items or len(items) > max_batch:
+        raise RequestError(422 if items else 400, f"send 1 to {max_batch} accounts per request")
+    out = []
+    for i, a in enumerate(items):
+        where = f"accounts[{i}]"
+        if not isinstance(a, dict):
+            raise RequestError(422, f"{where}: expected an object")
+        unknown = set(a) - set(ACCOUNT_FIELDS) - {"created_at"}
+        if unknown:
+            raise RequestError(422, f"{where}: unknown field(s) {sorted(unknown)}; the accounts contract has "
+                                    f"{sorted([*ACCOUNT_FIELDS, 'created_at'])}")
+        if not isinstance(a.get("account_id"), str) or not a["account_id"]:
+            raise RequestError(422, f"{where}.account_id: required, a non-empty string")
+        rec: dict[str, Any] = {}
+        for k, typ in ACCOUNT_FIELDS.items():
+            v = a.get(k)
+            if v is not None and not isinstance(v, typ):
+                raise RequestError(422, f"{where}.{k}: expected {typ.__name__}")
+            rec[k] = v
+        rec["created_at"] = (datetime.fromtimestamp(parse_ts(a["created_at"], where), tz=timezone.utc)
+                             if a.get("created_at") is not None else None)
+        out.append(rec)
+    return out

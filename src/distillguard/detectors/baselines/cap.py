@@ -42,6 +42,7 @@ class Cap(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "coverage of k-means cells of the prompt space per account"
+    kind = "baseline"
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class Mmd(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "MMD permutation test of an account's prompts vs. a sample of all traffic"
+    kind = "baseline"
 
     def __init__(
         self,

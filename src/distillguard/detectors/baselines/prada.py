@@ -61,6 +61,7 @@ class Prada(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "PRADA (Juuti et al. 2019): Shapiro-Wilk W of min query distances"
+    kind = "baseline"
 
     def __init__(self, *, k: int = 200, min_n: int = 20, delta: float = 0.9, dim: int = DEFAULT_DIM) -> None:
         self.k = k

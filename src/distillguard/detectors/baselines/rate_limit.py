@@ -17,6 +17,7 @@ class RequestsPerDay(Detector):
     version = "1"
     required_columns = ("request_id", "ts", "account_id")
     description = "Peak requests per UTC day against a fixed limit."
+    kind = "baseline"
 
     def __init__(self, *, daily_limit: int = 2000) -> None:
         self.daily_limit = daily_limit

@@ -45,6 +45,7 @@ class Seat(Detector):
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")
     description: ClassVar[str] = "SEAT (Zhang et al. 2021): count of similar query pairs per account"
+    kind = "baseline"
 
     def __init__(
         self,
