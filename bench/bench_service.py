@@ -27,6 +27,8 @@ from pathlib import Path
 
 import orjson
 
+from distillguard.testing.server import wait_until_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [
     "Solve step by step: a train travels {a} km in {b} hours. What is its speed?",
@@ -149,13 +151,13 @@ def loadgen_main(args: argparse.Namespace) -> None:
 def memory_per_100k() -> dict[str, float]:
     """RSS growth of a process holding 100k active account states (20 events each)."""
     code = r"""
-import os, random, gc
-from distillguard.testing.server import wait_until_healthy
-from distillguard.service.online import AccountState, featurize
+import os, random, gc, dataclasses
+from distillguard.service.account_state import AccountState
+from distillguard.features.stream import request_features
 def rss():
     return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024
-feats = [featurize({'prompt': p, 'user_agent': 'x'}, 0.0) for p in
-         ['Solve step by step %d' % i for i in range(50)] + ['write code %d please' % i for i in range(50)]]
+feats = [request_features({'request_id': str(i), 'ts': 0.0, 'prompt': p, 'user_agent': 'x'}) for i, p in
+         enumerate(['Solve step by step %d' % i for i in range(50)] + ['write code %d please' % i for i in range(50)])]
 gc.collect(); before = rss()
 cache = {}
 r = random.Random(0)
@@ -163,7 +165,7 @@ for a in range(100_000):
     st = AccountState(f'acct-{a}')
     for k in range(20):
         f = feats[r.randrange(100)]
-        st.learn_one(f.__class__(**{**f.__dict__, 'ts': k * 7.0}), 32)
+        st.agg.update(dataclasses.replace(f, ts=k * 7.0, request_id=f'{a}-{k}', rid_hash=r.getrandbits(63)))
     cache[st.account_id] = st
 gc.collect(); print((rss() - before) / 1e6)
 """

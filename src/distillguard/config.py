@@ -88,7 +88,8 @@ class ServiceConfig(_Section):
     fail_mode: str = Field("open", pattern="^(open|closed)$", description="answer when the store is slow: open=allow, closed=fail_closed_action")
     fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$",
                                     description="the answer under fail_mode=closed when the store is slow")
-    policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy)")
+    policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy); its "
+                                    "`[protect]` section drives `POST /v1/protect` (docs/provenance.md)")
     policy_check_s: float = Field(1.0, gt=0, description="how often the policy file's mtime is checked")
     findings_dir: str | None = Field(None, description="latest batch scan findings folder to seed from")
     accounts: str | None = Field(None, description="accounts table (Parquet) loaded at start as the accounts feed")

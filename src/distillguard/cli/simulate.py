@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
                                               "default: the built-in generator."),
         events: Optional[int] = typer.Option(None, "--events", help="Rescale volumes to about this many requests."),
         fmt: str = typer.Option("parquet", "--format", help="Events file format: parquet | jsonl | csv."),
+        responses: str = typer.Option("placeholder", "--responses", help="Response text: placeholder (short), builtin "
+                                      "(generated answers and traces) or corpus (real ones from --corpus/responses)."),
     ) -> None:
         """Simulate benign customers and distillation campaigns across providers, with labels.
 
@@ -40,6 +42,11 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task(f"simulating {sc.world.name}", total=n_groups + 1)
             world = generate(sc, seed, corpus, events=events,
                              on_group=lambda name, n: bar.update(task, advance=1, description=f"{name}: {n:,} req"))
+            if responses != "placeholder":
+                from distillguard.simulate.responses import attach_world_responses
+
+                bar.update(task, description=f"attaching {responses} responses")
+                attach_world_responses(world, responses, corpus)
             bar.update(task, description=f"writing {out}")
             manifest = write_world(world, out, fmt)
             bar.update(task, advance=1, description="done")

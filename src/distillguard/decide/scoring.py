@@ -108,9 +108,9 @@ def combine(signals: dict[str, pa.Table], weights: dict[str, float]) -> dict[str
         for r in table.to_pylist():
             add_signal(out.setdefault(r["account_id"], AccountScore(r["account_id"], 0.0, 0.0)), name, r,
                        weights.get(name, 1.0))
-    group_of = groups()
+    group_of, replaced_by = groups(), superseded()
     for acc in out.values():
-        finish(acc, weights, group_of)
+        finish(acc, weights, group_of, replaced_by)
     return out
 
 
@@ -125,17 +125,32 @@ def add_signal(acc: AccountScore, name: str, r: dict[str, Any], w: float) -> Non
             acc.examples.extend(x for x in r["examples"] if x not in acc.examples)
 
 
-def finish(acc: AccountScore, weights: dict[str, float], group_of: dict[str, str] | None = None) -> AccountScore:
+def finish(acc: AccountScore, weights: dict[str, float], group_of: dict[str, str] | None = None,
+           replaced_by: dict[str, str] | None = None) -> AccountScore:
     """Grouped evidence → the fixed calibration; reasons by contribution."""
-    acc.evidence = grouped_evidence({n: weights.get(n, 1.0) * s for n, s in acc.signals.items()}, group_of)
+    acc.evidence = grouped_evidence({n: weights.get(n, 1.0) * s for n, s in acc.signals.items()}, group_of,
+                                    replaced_by)
+    replaced_by = superseded() if replaced_by is None else replaced_by
+    acc.reasons = [r for r in acc.reasons if replaced_by.get(r.signal) not in acc.signals]
     acc.score = evidence_to_score(acc.evidence)
     acc.reasons.sort(key=lambda x: -x.value * x.weight)
     return acc
 
 
-def grouped_evidence(contrib: dict[str, float], group_of: dict[str, str] | None = None) -> float:
-    """E = Σ_g [max_g + λ·(sum_g − max_g)] + E_behaviour (see module docstring)."""
+def superseded() -> dict[str, str]:
+    """Signal → the better measurement of the same fact that replaces it when present."""
+    return {n: m.superseded_by for n, m in registry.metadata("signals").items() if m.superseded_by}
+
+
+def grouped_evidence(contrib: dict[str, float], group_of: dict[str, str] | None = None,
+                     replaced_by: dict[str, str] | None = None) -> float:
+    """E = Σ_g [max_g + λ·(sum_g − max_g)] + E_behaviour (see module docstring).
+
+    A signal whose ``superseded_by`` signal is among the contributions is left out."""
     group_of = groups() if group_of is None else group_of
+    replaced_by = superseded() if replaced_by is None else replaced_by
+    if replaced_by:
+        contrib = {n: e for n, e in contrib.items() if replaced_by.get(n) not in contrib}
     by_group: dict[str, list[float]] = {}
     for name, e in contrib.items():
         by_group.setdefault(group_of.get(name, name), []).append(max(0.0, e))

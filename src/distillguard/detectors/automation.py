@@ -40,7 +40,7 @@ class AutomationDetector(Detector):
         self.w_client = w_client
         self.evidence_half = evidence_half
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         n_gaps = int(r["n_gaps"] or 0)
         mean, sd = r["gap_mean"] or 0.0, r["gap_sd"] or 0.0
         cv = sd / mean if mean > 0 else 0.0
@@ -55,6 +55,6 @@ class AutomationDetector(Detector):
         detail = (f"inter-arrival CV {cv:.2f} over {n_gaps:,} gaps (scripts < {self.regular_cv}, people ≫ 1); "
                   f"active {hours} distinct hours in its busiest day; {pct(fu)} follow-ups, "
                   f"{pct(mt)} of requests in multi-turn conversations; {pct(s_cli)} from raw HTTP libraries"
-                  + (f" (e.g. {r['last_user_agent']!s:.40})" if s_cli > 0 else ""))
+                  + (f" (e.g. {r['last_user_agent']!s:.40})" if s_cli > 0 else "")) if explain else ""
         return {"account_id": r["account_id"], "score": score, "value": cv, "detail": detail,
                      "examples": r["ex_any"] or []}

@@ -61,6 +61,7 @@ class DetectorMeta:
     group: str
     weight: float
     live: bool
+    superseded_by: str | None
     required_columns: tuple[str, ...]
     features: tuple[str, ...]
     description: str
@@ -89,13 +90,17 @@ class Detector:
     """Evidence group (decide/scoring.py); empty means a group of its own."""
     default_weight: ClassVar[float] = 1.0
     live: ClassVar[bool] = False
+    superseded_by: ClassVar[str | None] = None
+    """A better measurement of the same fact: when that signal scored the account (the batch
+    scan's world view), this one adds nothing (decide/scoring.py)."""
     features: ClassVar[tuple[str, ...]] = ()
     """Account-feature columns :meth:`score_features` reads (live detectors)."""
 
     @classmethod
     def meta(cls) -> DetectorMeta:
         return DetectorMeta(cls.name, str(cls.version), cls.kind, cls.group or cls.name, float(cls.default_weight),
-                            bool(cls.live), tuple(cls.required_columns), tuple(cls.features), cls.description)
+                            bool(cls.live), cls.superseded_by, tuple(cls.required_columns), tuple(cls.features),
+                            cls.description)
 
     def detect(self, ctx: ScanContext) -> pa.Table:
         """Batch form. Live detectors get it for free: their stream function over DuckDB's rows."""
@@ -106,8 +111,11 @@ class Detector:
         cols = ", ".join(dict.fromkeys(("account_id", *self.features)))
         return signal_table([self.score_features(r) for r in fetch(ctx, cols)])
 
-    def score_features(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """Live detectors: one account's aggregate features → {account_id, score, value, detail, examples}."""
+    def score_features(self, row: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
+        """Live detectors: one account's aggregate features → {account_id, score, value, detail, examples}.
+
+        ``explain=False`` may leave ``detail`` empty: the guard scores every request and asks
+        for the sentences only when it acts or an analyst looks."""
         raise NotImplementedError(f"{self.name} has no per-account stream form")
 
     # --- scikit-learn style parameter handling -------------------------------------

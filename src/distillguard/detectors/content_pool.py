@@ -38,10 +38,13 @@ class ContentPool(Detector):
     group: ClassVar[str] = "content"
     default_weight: ClassVar[float] = 0.6
     live: ClassVar[bool] = True
-    features: ClassVar[tuple[str, ...]] = ("n", "pool_hits", "pool_seen", "top_family", "top_family_share", "ex_any")
+    features: ClassVar[tuple[str, ...]] = ("n", "pool_hits", "pool_seen", "top_family", "top_family_share",
+                                           "first_ts", "last_ts", "ex_any")
 
     def __init__(self, *, share_full: float = 0.3, hits_half: float = 10.0, narrow_discount: float = 0.8,
-                 narrow_from: float = 0.6) -> None:
+                 narrow_from: float = 0.6, persist_min_days: float = 1.0, persist_ramp_days: float = 2.0) -> None:
+        self.persist_min_days = persist_min_days
+        self.persist_ramp_days = persist_ramp_days
         self.share_full = share_full
         self.hits_half = hits_half
         self.narrow_discount = narrow_discount
@@ -54,7 +57,7 @@ class ContentPool(Detector):
         rows = ctx.con.sql(f"SELECT * FROM {table} WHERE pool_hits > 0 ORDER BY account_id").to_arrow_table()
         return signal_table([self.score_features(r) for r in rows.to_pylist()])
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         hits, seen = int(r.get("pool_hits") or 0), int(r.get("pool_seen") or 0)
         share = hits / seen if seen else 0.0
         score = confidence(hits, self.hits_half) * clip01(share / self.share_full)
@@ -65,8 +68,13 @@ class ContentPool(Detector):
         narrow = 0.0 if r.get("top_family") in CATCH_ALL_FAMILIES else \
             clip01((top - self.narrow_from) / (1.0 - self.narrow_from + 1e-9))
         score *= 1.0 - self.narrow_discount * narrow
+        # Harvesting is persistent, an evaluation is a bounded burst: pool evidence counts from
+        # ``persist_min_days`` of activity and fully ``persist_ramp_days`` later.
+        first, last = r.get("first_ts"), r.get("last_ts")
+        span = (last - first).total_seconds() / 86400.0 if first is not None and last is not None else 0.0
+        score *= clip01((span - self.persist_min_days) / max(self.persist_ramp_days, 1e-9))
         return {"account_id": r["account_id"], "score": score, "value": share,
-                "detail": (f"{hits:,} of {seen:,} prompts ({pct(share)}) were also sent by accounts flagged for "
+                "detail": "" if not explain else (f"{hits:,} of {seen:,} prompts ({pct(share)}) were also sent by accounts flagged for "
                            "distillation (hashed flagged-content pool; no text kept)"
                            + (f"; {pct(top)} are '{r.get('top_family')}' tasks (narrow: an evaluation or a "
                               "product more than a harvest)" if narrow > 0 else "")) if hits else

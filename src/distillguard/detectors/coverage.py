@@ -42,7 +42,7 @@ class CoverageDetector(Detector):
         self.scale_half = scale_half
         self.w_scale = w_scale
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         n = int(r["n"])
         eff = math.exp(max(0.0, float(r["fam_entropy"] or 0.0)))
         novelty = int(r["distinct_prompts"] or 0) / n if n else 0.0
@@ -56,6 +56,6 @@ class CoverageDetector(Detector):
         score = base + (1.0 - base) * self.w_scale * scale
         detail = (f"{n:,} requests spread over {eff:.1f} effective task families ({r['n_families']} seen; "
                   f"largest '{r['top_family']}' {pct(float(r['top_family_share'] or 0))}); "
-                  f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups")
+                  f"{pct(novelty)} distinct prompts; {pct(fu)} follow-ups") if explain else ""
         return {"account_id": r["account_id"], "score": score, "value": eff, "detail": detail,
                      "examples": r["ex_any"] or []}

@@ -12,7 +12,9 @@ evidence, halved when one frame carries most of the traffic (one narrow purpose 
 product pipeline's shape), and counted fully only from ``breadth_full`` (5) frames: without
 the world view of which frames a product's users share, a handful of frames is a pipeline's
 or a power user's habit, and a harvest walks many. It counts in the ``shape`` group
-with templating, so the two views of one fact never stack into a flag.
+with templating and is superseded by it: where the batch scan has the world view
+(templating scored the account), frames adds nothing, so the two views of one fact never
+stack; live, where no world view exists, frames is the templating evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Frames(Detector):
     group: ClassVar[str] = "shape"
     default_weight: ClassVar[float] = 0.8
     live: ClassVar[bool] = True
+    superseded_by: ClassVar[str | None] = "templating"
     features: ClassVar[tuple[str, ...]] = ("n", "distinct_prompts", "n_framed", "n_frames", "top_frame", "ex_any")
 
     def __init__(self, *, saturation: float = 30.0, narrow_discount: float = 0.5, narrow_from: float = 0.5,
@@ -42,7 +45,7 @@ class Frames(Detector):
         self.narrow_discount = narrow_discount
         self.narrow_from = narrow_from
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         n = int(r["n"])
         framed, k = int(r["n_framed"] or 0), int(r["n_frames"] or 0)
         top = float(r["top_frame"] or 0) / n if n else 0.0
@@ -50,11 +53,11 @@ class Frames(Detector):
         out = score_row({"account_id": r["account_id"], "n_sampled": n, "n_total": n, "n_templated": framed,
                          "n_templated_popular": 0, "n_templates": k, "slot_diversity": div, "top_share": top,
                          "accounts_sharing": 1, "examples": r["ex_any"] or []},
-                        self.saturation, self.narrow_discount, self.narrow_from)
+                        self.saturation, self.narrow_discount, self.narrow_from, explain)
         # Seen from one account alone (no world view of which frames a product's users share), a
         # few frames are a pipeline's or a power user's habit; a generator walks many.
         out["score"] = float(out["score"]) * clip01((k - 1) / max(1, self.breadth_full - 1))
-        out["detail"] = (f"{pct(framed / n if n else 0.0)} of {n:,} prompts refill {k} of its own prompt frame(s) "
+        out["detail"] = "" if not explain else (f"{pct(framed / n if n else 0.0)} of {n:,} prompts refill {k} of its own prompt frame(s) "
                          f"(each reused ≥ 3 times; largest {pct(top)} of prompts; {pct(div)} distinct prompts)"
                          if framed else f"no prompt frame reused ≥ 3 times in {n:,} prompts")
         return out

@@ -66,7 +66,7 @@ class MetadataDetector(Detector):
         self.subnets_rotation = subnets_rotation
         self.extra_disposable = extra_disposable
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         extra = frozenset(d.lower() for d in (self.extra_disposable or []))
         parts: list[float] = []
         words: list[str] = []

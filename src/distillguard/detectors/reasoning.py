@@ -57,7 +57,7 @@ class ReasoningDetector(Detector):
         zero = sigmoid(-self.steepness * self.share_mid)
         return max(0.0, (sigmoid(self.steepness * (share - self.share_mid)) - zero) / (1.0 - zero))
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         n = int(r["n"])
         share = max(float(r["elicit_share"] or 0.0), min(1.0, 1.2 * float(r["format_share"] or 0.0)))
         sys_share = float(r["sys_elicit_share"] or 0.0)
@@ -82,6 +82,6 @@ class ReasoningDetector(Detector):
                   + (f"; reasoning tokens are {pct(rts)} of output" if rt > 0 else "")
                   + (f"; {pct(mt)} of requests in multi-turn conversations" if mt >= 0.05 else "")
                   + (f"; {pct(top)} are '{r['top_family']}' tasks (narrow: an evaluation more than a "
-                     f"training set)" if narrow > 0 else ""))
+                     f"training set)" if narrow > 0 else "")) if explain else ""
         return {"account_id": r["account_id"], "score": score, "value": share, "detail": detail,
                      "examples": r["ex_elicit"] or r["ex_any"] or []}

@@ -109,7 +109,7 @@ def markdown_table() -> str:
     rows = ["| detector | kind | group | default weight | live form | version | needs columns | what it measures |",
             "|---|---|---|---|---|---|---|---|"]
     for name, m in sorted(metadata("all").items(), key=lambda kv: (kv[1].kind != "signal", kv[0])):
-        rows.append(f"| `{name}` | {m.kind} | {m.group} | {m.weight:g} | {'yes' if m.live else 'batch only'} | "
+        rows.append(f"| `{name}` | {m.kind} | {m.group} | {m.weight:g} | {('yes' + (f'; superseded by `{m.superseded_by}` in the scan' if m.superseded_by else '')) if m.live else 'batch only'} | "
                     f"{m.version} | {', '.join(m.required_columns)} | {m.description} |")
     return "\n".join(rows) + "\n"
 

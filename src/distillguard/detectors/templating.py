@@ -56,7 +56,7 @@ class Templating(Detector):
 
 
 def score_row(r: dict[str, object], saturation: float = 30.0, narrow_discount: float = 0.5,
-              narrow_from: float = 0.5) -> dict[str, object]:
+              narrow_from: float = 0.5, explain: bool = True) -> dict[str, object]:
     """Score one account's template statistics (a row of templates.account_stats).
 
     Prompts in *popular* templates (used by more than a tenth of the world's accounts) do
@@ -78,6 +78,8 @@ def score_row(r: dict[str, object], saturation: float = 30.0, narrow_discount: f
     top = float(r.get("top_share") or 0.0)  # type: ignore[arg-type]
     narrow = min(1.0, max(0.0, (top - narrow_from) / max(1e-9, 0.9 - narrow_from)))
     score = share * div * confidence * (1.0 - narrow_discount * narrow)
+    if not explain:
+        return {"account_id": r["account_id"], "score": score, "value": share, "detail": "", "examples": []}
     pop = f"; {n_pop / n_sampled:.0%} more in popular phrasings many accounts use (not counted)" if n_pop else ""
     if n_all == 0:
         detail = f"no template reused ≥3 times in {n_sampled:,} prompts"

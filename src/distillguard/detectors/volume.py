@@ -74,7 +74,7 @@ class VolumeDetector(Detector):
             exp *= self.new_account_factor
         return exp
 
-    def score_features(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def score_features(self, r: Mapping[str, Any], explain: bool = True) -> dict[str, Any]:
         n = int(r["n"])
         span_h = (r["last_ts"] - r["first_ts"]).total_seconds() / 3600.0
         rate = n / max(span_h, self.min_span_hours) * 24.0
@@ -96,6 +96,6 @@ class VolumeDetector(Detector):
             "detail": (f"{n:,} requests at ~{rate:,.0f}/day over {span_h / 24:.1f} days on a {tier}-tier "
                        f"account{age_txt} (typical ≤ {exp:,.0f}/day){tok_txt}; "
                        f"{per_day:,.0f} distinct prompts/day sustained over {span_h / 24:.1f} days "
-                       f"(harvest-like ≥ {self.harvest_daily:,.0f}/day for > {self.sustain_min_days:g} days)"),
+                       f"(harvest-like ≥ {self.harvest_daily:,.0f}/day for > {self.sustain_min_days:g} days)") if explain else "",
             "examples": r["ex_any"] or [],
         }

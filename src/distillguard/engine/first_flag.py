@@ -72,7 +72,7 @@ def stream_first_flags(con: duckdb.DuckDBPyConnection, flagged: list[str], setti
                 agg = aggs[aid] = AccountAggregate(aid)
             f = _features(r, fam_of, other)
             eng.observe(agg, f)
-            s = eng.score(agg)
+            s = eng.score(agg, explain=False)
             if s.verdict == "flag":
                 found[aid] = _when(r["t"])
     con.execute("DROP TABLE IF EXISTS _dg_ff")

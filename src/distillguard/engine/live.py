@@ -82,6 +82,7 @@ class LiveEngine:
         self.detectors = detectors
         self.weights = {n: dc.weight_of(n, self.settings) for n in (*detectors, dc.INTEL_SIGNAL)}
         self.group_of = dc.groups()
+        self.replaced_by = dc.superseded()
         self.profiles: dict[str, dict[str, Any]] = {}
         self.cards: Counter[str] = Counter()
         self.links = LinkIndex(popular_at=self.settings.campaigns.live_popular_at)
@@ -148,20 +149,22 @@ class LiveEngine:
         self.pool[key] = [owner, 1]
 
     # ------------------------------------------------------------------- scoring
-    def score(self, agg: AccountAggregate) -> LiveScore:
-        """score_one: every live detector on the account's aggregate, combined as in the scan."""
+    def score(self, agg: AccountAggregate, explain: bool = True) -> LiveScore:
+        """score_one: every live detector on the account's aggregate, combined as in the scan.
+
+        ``explain=False`` skips the evidence sentences (the hot path: scores are identical)."""
         aid = agg.account_id
         prof = self.profiles.get(aid)
         fp = prof.get("payment_fingerprint") if prof else None
         row = agg.row(prof, self.cards.get(fp, 0) if fp else 0)
         acc = dc.AccountScore(aid, 0.0, 0.0)
         for name, det in self.detectors.items():
-            dc.add_signal(acc, name, det.score_features(row), self.weights[name])
+            dc.add_signal(acc, name, det.score_features(row, explain), self.weights[name])
         hit = self.intel.get(aid)
         if hit is not None:
             dc.add_signal(acc, dc.INTEL_SIGNAL, {"score": hit.score, "value": hit.corroboration, "detail": hit.detail},
                           self.weights[dc.INTEL_SIGNAL])
-        dc.finish(acc, self.weights, self.group_of)
+        dc.finish(acc, self.weights, self.group_of, self.replaced_by)
         dc.cap_single_member_intel(acc, self.settings, weights=self.weights, group_of=self.group_of)
         own = acc.score
         out = LiveScore(aid, own, own, dc.verdict(own, self.settings), agg.n, acc.signals, acc.values, acc.reasons)
@@ -194,8 +197,8 @@ class LiveEngine:
         acc = dc.AccountScore(root, 0.0, 0.0)
         crow = ca.row(prof, self.cards.get(prof.get("payment_fingerprint"), 0) if prof else 0)
         for name, det in self.detectors.items():
-            dc.add_signal(acc, name, det.score_features(crow), self.weights[name])
-        dc.finish(acc, self.weights, self.group_of)
+            dc.add_signal(acc, name, det.score_features(crow, False), self.weights[name])
+        dc.finish(acc, self.weights, self.group_of, self.replaced_by)
         if dc.verdict(acc.score, self.settings) != "flag":
             return None
         return Tie(f"live-c{hash64(root):012x}"[:18], acc.score, len(members), ("cluster",), True,

@@ -169,7 +169,7 @@ class AccountAggregate:
         "elicit_sum", "followups", "prompts", "hours", "ips", "subnets", "datacenter", "uas", "http_lib", "browser",
         "sdk", "last_ua", "gap_n", "gap_mean", "gap_m2", "gap_max", "bursts", "day", "day_mask", "day_n",
         "max_day_hours", "active_days", "max_day_requests", "fam", "conv", "multi_turn", "ex_any", "ex_elicit",
-        "pool_hits", "pool_seen", "recent_keys", "frames",
+        "pool_hits", "pool_seen", "recent_keys", "frames", "n_framed", "n_frames", "top_frame",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -194,6 +194,8 @@ class AccountAggregate:
         self.pool_hits = self.pool_seen = 0
         self.frames: dict[int, int] = {}
         """Template frame → count, at most FRAME_SLOTS frames (a full table forgets a frame seen once)."""
+        self.n_framed = self.n_frames = self.top_frame = 0
+        """Kept as the counts change: prompts in frames used ≥ FRAME_MIN times, such frames, the largest count."""
         self.recent_keys: list[int] = []
         """The last ``RECENT_KEYS`` content-pool keys: what feeds the pool if this account is flagged."""
 
@@ -251,7 +253,15 @@ class AccountAggregate:
             self.multi_turn += 2 if c == 2 else 1 if c > 2 else 0
         c = self.frames.get(f.frame_key)
         if c is not None:
-            self.frames[f.frame_key] = c + 1
+            c += 1
+            self.frames[f.frame_key] = c
+            if c == FRAME_MIN:
+                self.n_frames += 1
+                self.n_framed += c
+            elif c > FRAME_MIN:
+                self.n_framed += 1
+            if c > self.top_frame:
+                self.top_frame = c
         elif len(self.frames) < FRAME_SLOTS:
             self.frames[f.frame_key] = 1
         else:  # keep repeated frames: drop the oldest frame seen only once, if any
@@ -259,6 +269,8 @@ class AccountAggregate:
             if once is not None:
                 del self.frames[once]
                 self.frames[f.frame_key] = 1
+        if not self.top_frame:
+            self.top_frame = 1
         if f.pkeys:
             self.pool_seen += 1
             self.recent_keys.extend(f.pkeys)
@@ -301,6 +313,9 @@ class AccountAggregate:
         for k, c in other.frames.items():
             if k in self.frames or len(self.frames) < FRAME_SLOTS:
                 self.frames[k] = self.frames.get(k, 0) + c
+        big = [c for c in self.frames.values() if c >= FRAME_MIN]
+        self.n_frames, self.n_framed = len(big), sum(big)
+        self.top_frame = max(self.frames.values(), default=0)
         for c, t in other.conv.items():
             self.conv[c] = self.conv.get(c, 0) + t
         for ex, oth in ((self.ex_any, other.ex_any), (self.ex_elicit, other.ex_elicit)):
@@ -343,9 +358,7 @@ class AccountAggregate:
             "signup_ip": p.get("signup_ip"), "verified": p.get("verified"), "tier": p.get("tier"),
             "accounts_on_card": accounts_on_card,
             "pool_hits": self.pool_hits, "pool_seen": self.pool_seen,
-            "n_framed": sum(c for c in self.frames.values() if c >= FRAME_MIN),
-            "n_frames": sum(1 for c in self.frames.values() if c >= FRAME_MIN),
-            "top_frame": max(self.frames.values(), default=None),
+            "n_framed": self.n_framed, "n_frames": self.n_frames, "top_frame": self.top_frame or None,
         }
 
     # -------------------------------------------------------------- persistence

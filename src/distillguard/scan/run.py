@@ -361,7 +361,8 @@ def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector]
     hits AS (SELECT DISTINCT s.request_id FROM seg s JOIN pool p USING (k) WHERE p.owner <> s.account_id)
     SELECT r.account_id, count(*) AS n, count(*) FILTER (WHERE len(r.pkeys) > 0) AS pool_seen,
            count(h.request_id) AS pool_hits, any_value(af.top_family) AS top_family,
-           any_value(af.top_family_share) AS top_family_share,
+           any_value(af.top_family_share) AS top_family_share, any_value(af.first_ts) AS first_ts,
+           any_value(af.last_ts) AS last_ts,
            arg_min(r.request_id, hash(r.request_id), 5) FILTER (WHERE h.request_id IS NOT NULL) AS ex_any
     FROM {fa.SCOPED_REQUESTS} r LEFT JOIN hits h USING (request_id)
          LEFT JOIN {fa.ACCOUNT_FEATURES} af USING (account_id) GROUP BY r.account_id""")

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from distillguard.config import Settings
 from distillguard.service.guard import Guard
+from distillguard.service.protect_api import mount_protect
 from distillguard.service.schemas import FeedbackIn, RequestError, parse_accounts, parse_events
 from distillguard.service.state import StateStore
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings, store: StateStore | None = None) -> FastAPI:
         m.observe(time.perf_counter() - t0)
         return 200, data
 
+    mount_protect(app, guard)  # POST /v1/protect: output protection (docs/provenance.md)
     app.add_middleware(_EventsFastPath, decide=decide_body, max_body=cfg.max_body_bytes, count=m.requests)
 
     @app.get("/v1/accounts/{account_id}")

@@ -285,9 +285,11 @@ class Guard:
         self.engine.observe(st.agg, request_features(ev, ts))
         self.dirty[aid] = st
         self.stream_now = max(self.stream_now, ts)
-        ls = self.engine.score(st.agg)
+        ls = self.engine.score(st.agg, explain=False)
+        if ls.verdict != "clear" or st.action != "allow" or st.override:
+            ls = self.engine.score(st.agg)  # the evidence sentences, only where they matter
         score, own = ls.score, ls.own_score
-        reasons = ls.reason_lines()
+        reasons = ls.reason_lines() if ls.verdict != "clear" else []
         # A strong live tie joins the campaign (challenged first); a weak one (network or client
         # only) adds inherited score and a reason, never the campaign's action.
         joined = ls.tie is not None and ls.tie.strong
@@ -422,6 +424,18 @@ class Guard:
             "hold": {"action": st.hold_action, "until": st.hold_until} if st.hold_until else None,
             "history": [{"request_id": r, "ts": t, "action": a, "score": s} for r, t, a, s in st.history],
         }
+
+    async def current_action(self, aid: str) -> str:
+        """The account's latest decided action, for output protection (``POST /v1/protect``).
+
+        Accounts never seen (or seen only in the store and unreadable) count as ``allow``;
+        a false-positive verdict always means ``allow``."""
+        st = self.cache.get(aid) or self.evicted.get(aid)
+        if st is None and aid in self.known:
+            st = await self._state(aid, None)
+        if st is None or st.override == "false_positive":
+            return "allow"
+        return st.action
 
     def reload(self) -> dict[str, Any]:
         """Re-read the policy and the seed files (POST /v1/admin/reload)."""

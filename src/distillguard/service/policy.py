@@ -21,11 +21,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from distillguard.errors import ConfigError
+from distillguard.protect.policy import ProtectPolicy
 
-Action = Literal["allow", "challenge", "throttle", "block"]
-ACTIONS: tuple[str, ...] = ("allow", "challenge", "throttle", "block")
+Action = Literal["allow", "challenge", "throttle", "degrade", "block"]
+ACTIONS: tuple[str, ...] = ("allow", "challenge", "throttle", "degrade", "block")
 """Mildest first, in the order the guard escalates: verify first (cheap when wrong), then slow
-down, then stop. Every action is undone by analyst feedback (journalled)."""
+down, then keep answering with degraded outputs (``degrade``: src/distillguard/protect/), then
+stop. Every action is undone by analyst feedback (journalled)."""
 RANK = {a: i for i, a in enumerate(ACTIONS)}
 
 
@@ -103,6 +105,7 @@ class Policy(_M):
     hold: HoldRule = Field(default_factory=HoldRule)
     allow: AllowRule = Field(default_factory=AllowRule)
     tiers: dict[str, TierRule] = Field(default_factory=dict)
+    protect: ProtectPolicy = Field(default_factory=ProtectPolicy)  # what each action does to outputs
 
     def tier(self, name: str | None) -> TierRule:
         return self.tiers.get(name or "default") or self.tiers.get("default") or TierRule()

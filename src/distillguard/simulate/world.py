@@ -61,6 +61,7 @@ class World:
     accounts: dict[str, pa.Table]
     labels: dict[str, pa.Table]
     resolved: list[dict[str, Any]] = field(default_factory=list)
+    reasoning: dict[str, pa.Table] = field(default_factory=dict)  # request_id, reasoning (simulate/responses.py)
 
     @property
     def all_labels(self) -> pa.Table:
@@ -288,6 +289,9 @@ def write_world(world: World, out: str | Path, fmt: str = "parquet") -> dict[str
         _write_parquet(world.accounts[p], d / "accounts.parquet")
         _write_parquet(world.labels[p], d / "labels.parquet")
         files += [f"{p}/{name}", f"{p}/accounts.parquet", f"{p}/labels.parquet"]
+        if p in world.reasoning:
+            _write_parquet(world.reasoning[p], d / "reasoning.parquet")
+            files.append(f"{p}/reasoning.parquet")
     manifest = world.manifest()
     manifest["files"] = files
     manifest["format"] = fmt

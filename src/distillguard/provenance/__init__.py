@@ -1,0 +1,1 @@
+"""Provenance: evidence that a suspect model learnt from our (watermarked, canaried) outputs."""
