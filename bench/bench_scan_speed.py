@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,12 +36,16 @@ DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- speed:begin (bench/bench_scan_speed.py) -->", "<!-- speed:end -->"
 
 _SCAN = """
-import json, sys, time
+import inspect, json, sys, time
+from pathlib import Path
 t0 = time.perf_counter()
 from distillguard.scan.run import scan
 imp = time.perf_counter() - t0
-r = scan(sys.argv[1], sys.argv[2])
+keep = {"keep_work": True} if "keep_work" in inspect.signature(scan).parameters else {}
+r = scan(sys.argv[1], sys.argv[2], **keep)
+work = getattr(r, "work", None) or Path(sys.argv[2]) / "_work"  # older versions kept it in the findings
 json.dump({"events": r.events, "import": imp, "timings": r.timings, "detail": getattr(r, "detail_timings", {}),
+           "work": str(work),
            "flagged": sum(1 for v in r.findings.accounts.column("verdict").to_pylist() if v == "flag"),
            "accounts": r.findings.accounts.num_rows, "campaigns": len(r.findings.campaigns)},
           open(sys.argv[3], "w"))
@@ -85,7 +90,9 @@ def run_size(n: int, tmp: Path, corpus: Path | None, src: Path | None, seed: int
     if code != 0:
         raise SystemExit(f"scan of {n} events failed:\n{err}")
     st = json.loads(stats.read_text())
-    raw = raw_duckdb(out / "_work" / "events")
+    raw = raw_duckdb(Path(st["work"]) / "events")
+    if Path(st["work"]).parent != out:  # a kept working copy in the cache: ours to remove
+        shutil.rmtree(st["work"], ignore_errors=True)
     events = int(st["events"])
     return {"target_events": n, "events": events, "accounts": st["accounts"], "flagged": st["flagged"],
             "campaigns": st["campaigns"], "scan_s": round(wall, 2), "cpu_s": round(cpu, 2),

@@ -7,6 +7,7 @@ scan, serve, intel and hub together. docs/configuration.md lists every key.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from distillguard.errors import ConfigError
+from distillguard.hub.settings import HubSettings
 
 
 class _Section(BaseModel):
@@ -24,12 +26,21 @@ class IngestConfig(_Section):
     max_prompt_chars: int = Field(200_000, gt=0, description="longer prompts are quarantined as absurd")
     max_row_bytes: int = Field(2_000_000, gt=0, description="rows larger than this are quarantined")
     batch_rows: int = Field(100_000, gt=0, description="rows per Arrow batch while reading")
+    max_field_chars: int = Field(1024, gt=0, description="longer ids, IPs, user agents, models, emails... are "
+                                 "quarantined as absurd")
+    naive_timezone: str | None = Field(None, description="zone (IANA name, e.g. UTC) for timestamps written "
+                                       "without one; unset: such rows are quarantined")
+    encoding: str = Field("utf-8", description="text encoding of CSV and JSONL files (e.g. latin-1, cp1252); "
+                          "bytes invalid in it quarantine their row")
 
 
 class EngineConfig(_Section):
     memory_limit: str = Field("2GB", description="DuckDB memory limit; bounds scan memory, not input size")
-    threads: int = Field(2, gt=0)
-    temp_directory: str | None = Field(None, description="spill folder (default: inside --out)")
+    threads: int = Field(2, gt=0, description="DuckDB worker threads")
+    temp_directory: str | None = Field(None, description="spill folder (default: inside the scan's working folder)")
+    work_dir: str | None = Field(None, description="where scans keep their working copy of the logs (default: "
+                                 "$XDG_CACHE_HOME/distillguard/work or ~/.cache/distillguard/work); removed after "
+                                 "each scan unless --keep-work")
 
 
 class DetectorConfig(_Section):
@@ -54,7 +65,7 @@ class ScoringConfig(_Section):
 class CampaignConfig(_Section):
     """Campaign (hydra network) detection: account graph + Leiden (docs/campaigns.md)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="find campaigns (coordinated account networks) at all")
     report_threshold: float = Field(0.5, ge=0, le=1, description="campaigns scoring below this are not reported")
     min_size: int = Field(3, ge=2, description="fewest accounts a campaign may have")
     resolution: float = Field(0.5, gt=0, description="Leiden CPM density: mean pair tie strength a campaign needs")
@@ -69,15 +80,16 @@ class CampaignConfig(_Section):
 class ServiceConfig(_Section):
     """`distillguard serve` settings (docs/service.md)."""
 
-    model_config = ConfigDict(extra="allow")
     host: str = Field("127.0.0.1", description="address to listen on")
-    port: int = Field(8707, ge=0, le=65535)
+    port: int = Field(8707, ge=0, le=65535, description="TCP port (0: any free port)")
     state_path: str = Field("distillguard-state.db", description="SQLite state file; ':memory:' keeps nothing")
     flush_interval_s: float = Field(2.0, gt=0, description="state older than this may be lost in a crash")
     store_timeout_ms: float = Field(50.0, gt=0, description="give up on a state-store read after this long")
     fail_mode: str = Field("open", pattern="^(open|closed)$", description="answer when the store is slow: open=allow, closed=fail_closed_action")
-    fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$")
-    policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy)")
+    fail_closed_action: str = Field("challenge", pattern="^(allow|throttle|challenge|block)$",
+                                    description="the answer under fail_mode=closed when the store is slow")
+    policy_file: str | None = Field(None, description="decision policy TOML (default: packaged policy); its "
+                                    "`[protect]` section drives `POST /v1/protect` (docs/provenance.md)")
     policy_check_s: float = Field(1.0, gt=0, description="how often the policy file's mtime is checked")
     findings_dir: str | None = Field(None, description="latest batch scan findings folder to seed from")
     accounts: str | None = Field(None, description="accounts table (Parquet) loaded at start as the accounts feed")
@@ -92,12 +104,36 @@ class ServiceConfig(_Section):
                                     "/v1/admin/*; unset: those endpoints refuse (also $DISTILLGUARD_ADMIN_TOKEN)")
 
 
+class IntelTrustConfig(_Section):
+    """How this member acts on intel matches (docs/intel.md, ``distillguard.intel.trust.TrustPolicy``)."""
+
+    shadow: bool = Field(False, description="log what intel would do without acting on it")
+    min_corroboration: float = Field(1.8, ge=0, description="age-weighted organisations needed to act as corroborated")
+    allow_accounts: list[str] = Field(default_factory=list, description="accounts intel never acts on")
+    allow_indicators: list[str] = Field(default_factory=list, description="indicator ids ignored (known false positives)")
+    single_score: float = Field(0.55, ge=0, le=1, description="score given by one member's indicator")
+    corroborated_score: float = Field(0.85, ge=0, le=1, description="score given by corroborated indicators")
+    infrastructure_score: float = Field(0.25, ge=0, le=1, description="score given by shared infrastructure alone")
+
+
 class IntelConfig(_Section):
-    model_config = ConfigDict(extra="allow")
+    """Defaults of `distillguard intel` options (docs/intel.md); command-line options win."""
+
+    org: str | None = Field(None, description="this member's organisation name (--org)")
+    identity: str | None = Field(None, description="the STIX identity id the hub registered (--identity)")
+    keyring: str | None = Field(None, description="consortium keyring TOML (--keyring)")
+    url: str | None = Field(None, description="TAXII collection URL (--url)")
+    user: str | None = Field(None, description="HTTP Basic user (--user)")
+    policy: str | None = Field(None, description="sharing policy TOML (default: packaged policy)")
+    state: str | None = Field(None, description="folder of pulled intel (--state)")
+    audit: str | None = Field(None, description="folder of the hash-chained audit log (--audit)")
+    events: str | None = Field(None, description="events to match intel against (--events)")
+    accounts: str | None = Field(None, description="accounts to match intel against (--accounts)")
+    trust: IntelTrustConfig = Field(default_factory=IntelTrustConfig)
 
 
-class HubConfig(_Section):
-    model_config = ConfigDict(extra="allow")
+HubConfig = HubSettings
+"""The ``[hub]`` section is the hub's own typed settings (distillguard.hub.settings)."""
 
 
 class Settings(_Section):
@@ -108,7 +144,7 @@ class Settings(_Section):
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
-    hub: HubConfig = Field(default_factory=HubConfig)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -136,8 +172,77 @@ def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def _model_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, str]:
+    """The settings model holding the key at ``loc`` (a pydantic error location), and its dotted section."""
+    model: Any = Settings
+    parts: list[str] = []
+    for key in loc[:-1]:
+        if model is None:
+            return None, ".".join(parts)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            f = model.model_fields.get(str(key))
+            if f is None:
+                return None, ".".join(parts)
+            ann = f.annotation
+            parts.append(str(key))
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                model = ann
+            elif getattr(ann, "__origin__", None) is dict:
+                model = ("dict", ann.__args__[1])
+            elif getattr(ann, "__origin__", None) is list:
+                model = ("list", ann.__args__[0])
+            else:
+                model = None
+        elif isinstance(model, tuple):
+            parts.append(str(key))
+            inner = model[1]
+            model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return (model if isinstance(model, type) and issubclass(model, BaseModel) else None), ".".join(parts)
+
+
+def _closest(key: str, valid: list[str]) -> str:
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f"; did you mean {near[0]!r}?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
+
+
+def readable(e: ValidationError) -> str:
+    """One line per problem, naming the dotted key and, for an unknown key, the closest valid one."""
+    lines = []
+    for err in e.errors():
+        loc = tuple(err.get("loc", ()))
+        dotted = ".".join(str(x) for x in loc)
+        if err.get("type") == "extra_forbidden":
+            model, section = _model_at(loc)
+            valid = list(model.model_fields) if model is not None else []
+            where = f"[{section}]" if section else "the top level"
+            lines.append(f"unknown key {dotted!r} in {where}{_closest(str(loc[-1]), valid)}")
+        else:
+            lines.append(f"{dotted}: {err.get('msg')} (got {err.get('input')!r})"[:300])
+    return "; ".join(lines)
+
+
+def _check_detectors(settings: Settings, source: str) -> None:
+    """Detector names and their params must exist (a typo would otherwise configure nothing)."""
+    if not settings.detectors:
+        return
+    from distillguard.detectors import registry
+
+    names = list(registry.available("all"))
+    for name, cfg in settings.detectors.items():
+        if name not in names:
+            raise ConfigError(f"unknown detector {name!r} in [detectors]{_closest(name, names)}", source=source)
+        valid = list(registry.create(name).get_params())
+        for k in cfg.params:
+            if k not in valid:
+                raise ConfigError(f"unknown parameter {k!r} in [detectors.{name}.params]{_closest(k, valid)}",
+                                  source=source)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
-    """Build Settings from an optional TOML file and ``key=value`` overrides."""
+    """Build Settings from an optional TOML file and ``key=value`` overrides.
+
+    Unknown keys are an error in every section, with the closest valid key named.
+    """
     doc: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -149,7 +254,128 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"override {item!r} is not of the form section.key=value")
         key, _, raw = item.partition("=")
         _set_path(doc, key.strip(), _parse_value(raw.strip()))
+    source = str(path) if path else "--set"
+    if path and overrides:
+        source = f"{path} / --set"
     try:
-        return Settings.model_validate(doc)
+        settings = Settings.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(str(e), source=str(path) if path else "--set") from e
+        raise ConfigError(readable(e), source=source) from e
+    _check_detectors(settings, source)
+    return settings
+
+
+# ------------------------------------------------------------------ docs/configuration.md
+_DOC_INTRO = """# Configuration
+
+<!-- Generated from src/distillguard/config.py by `python -m distillguard.config > docs/configuration.md`.
+     Do not edit by hand: tests/core/test_docs_config.py fails when this file and the code differ. -->
+
+One typed `Settings` object (src/distillguard/config.py) serves every command. Precedence:
+built-in defaults < `--config FILE` (TOML) < `--set section.key=value` (repeatable; values
+parse as TOML, e.g. `--set scoring.flag=0.85`, `--set detectors.metadata.enabled=false`,
+`--set 'detectors.volume.params={default_daily=500.0}'`).
+
+**Unknown keys are an error in every section**, including detector names and detector
+parameters, and the message names the closest valid key, so a typo never silently does
+nothing:
+
+```
+error: --set: unknown key 'service.findngs_dir' in [service]; did you mean 'findings_dir'?
+```
+
+```toml
+# example: scan.toml
+[ingest]
+naive_timezone = "UTC"   # logs written without a zone are in UTC
+
+[engine]
+memory_limit = "3GB"
+threads = 2
+
+[scoring]
+watch = 0.5
+flag = 0.8
+
+[detectors.reasoning]
+weight = 1.2
+
+[detectors.volume.params]
+tier_daily = { free = 200.0, build = 2000.0 }
+
+[detectors.metadata]
+enabled = false
+```
+
+The `[campaigns]`, `[service]`, `[intel]` and `[hub]` sections belong to their subsystems and
+are documented in their own docs too (docs/campaigns.md, docs/service.md, docs/intel.md,
+docs/hub.md).
+"""
+
+
+def _fmt_default(f: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if f.default_factory is not None:
+        v = f.default_factory()
+    elif f.default is PydanticUndefined:
+        return "required"
+    else:
+        v = f.default
+    if isinstance(v, BaseModel):
+        return "see below"
+    if isinstance(v, list) and v and isinstance(v[0], BaseModel):
+        return f"{len(v)} entr{'y' if len(v) == 1 else 'ies'} (see its doc)"
+    return f"`{v!r}`"
+
+
+def _section_md(prefix: str, model: type[BaseModel]) -> list[str]:
+    lines = [f"### `[{prefix}]`", ""]
+    doc = (model.__doc__ or "").strip()
+    if doc and not doc.startswith(("Usage docs", "!!!")) and model.__doc__ is not BaseModel.__doc__:
+        lines += [doc.splitlines()[0], ""]
+    lines += ["| key | default | meaning |", "|---|---|---|"]
+    nested = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            nested.append((f"{prefix}.{name}", ann))
+            continue
+        desc = (f.description or "").replace("|", "\\|")
+        lines.append(f"| `{prefix}.{name}` | {_fmt_default(f)} | {desc} |")
+    lines.append("")
+    for p, m in nested:
+        lines += _section_md(p, m)
+    return lines
+
+
+def _detectors_md() -> list[str]:
+    from distillguard.detectors import registry
+
+    lines = ["### `[detectors.<name>]`", "",
+             "Every detector (signal or baseline) takes `enabled` (default true), `weight` (signals; default "
+             "below) and `params` (its keyword parameters; unknown names are an error).", "",
+             "| detector | group | default weight | params (defaults) |", "|---|---|---|---|"]
+    meta = registry.metadata("all")
+    for name, m in sorted(meta.items(), key=lambda kv: (kv[1].kind != "signal", kv[0])):
+        params = registry.create(name).get_params()
+        ps = ", ".join(f"`{k}={v!r}`" for k, v in params.items()) or "—"
+        weight = f"{m.weight:g}" if m.kind == "signal" else "alone"
+        lines.append(f"| `{name}` | {m.group or '—'} | {weight} | {ps} |")
+    return lines + [""]
+
+
+def render_docs() -> str:
+    """The text of docs/configuration.md, from the field definitions above."""
+    lines = [_DOC_INTRO]
+    for name, f in Settings.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines += _section_md(name, ann)
+    lines += _detectors_md()
+    lines += ["## Regenerating this file", "", "```", "python -m distillguard.config > docs/configuration.md", "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the docs drift test through render_docs
+    print(render_docs(), end="")

@@ -43,15 +43,15 @@ def test_findings_duplicate_and_missing(tmp_path: Path) -> None:
 
 def test_config_precedence(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text('[scoring]\nflag = 0.9\n[detectors.volume]\nweight = 2.0\nparams = { k = 3 }\n')
+    f.write_text('[scoring]\nflag = 0.9\n[detectors.volume]\nweight = 2.0\nparams = { default_daily = 3.0 }\n')
     s = load_config(f, ["scoring.flag=0.95", "detectors.volume.enabled=false", "engine.memory_limit=1GB"])
     assert s.scoring.flag == 0.95 and s.detectors["volume"].weight == 2.0
-    assert s.detectors["volume"].enabled is False and s.detectors["volume"].params == {"k": 3}
+    assert s.detectors["volume"].enabled is False and s.detectors["volume"].params == {"default_daily": 3.0}
     assert s.engine.memory_limit == "1GB"
 
 
 @pytest.mark.parametrize("overrides, msg", [(["scoring.flag=2"], "less than or equal"), (["nope"], "section.key=value"),
-                                            (["scoring.bogus=1"], "Extra inputs")])
+                                            (["scoring.bogus=1"], "unknown key 'scoring.bogus'")])
 def test_config_errors(overrides: list[str], msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         load_config(None, overrides)

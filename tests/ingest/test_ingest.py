@@ -118,10 +118,15 @@ def test_parquet_native_types_fast_path(tmp_path: Path) -> None:
         "completion_tokens": pa.array([1, 2], pa.int32()),
     })
     pq.write_table(t, tmp_path / "events.parquet")
+    # a zone-less timestamp column follows the naive-time rule: refused unless a zone is set
     r = ingest(tmp_path / "events.parquet", "events", tmp_path / "out")
+    assert (r.read, r.used, r.quarantined) == (2, 0, 2)
+    assert "no time zone" in _quarantine(tmp_path / "out")[0]["reason"]
+    r = ingest(tmp_path / "events.parquet", "events", tmp_path / "out", IngestConfig(naive_timezone="UTC"))
     assert (r.read, r.used, r.quarantined) == (2, 2, 0)
     out = _read(tmp_path / "out")
     assert out.schema.field("completion_tokens").type == pa.int64()
+    assert out.column("ts").to_pylist()[0].hour == 0
 
 
 def test_missing_required_column_names_file(tmp_path: Path) -> None:

@@ -25,8 +25,42 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="TOML configuration file (
 SetOpt = typer.Option(None, "--set", help="Override one setting, e.g. --set scoring.flag=0.85 (repeatable).")
 
 
-def settings_from(config: Optional[Path], overrides: Optional[list[str]]) -> Settings:
-    return load_config(config, overrides or [])
+MapOpt = typer.Option(None, "--map", "-m", help="Read a provider's own log format through a mapping: a built-in "
+                      "profile (openai, anthropic, litellm, otel) or a mapping TOML file (docs/mappings.md).")
+EncodingOpt = typer.Option(None, "--encoding", help="Text encoding of CSV/JSONL input (default utf-8; e.g. latin-1, "
+                           "cp1252). Bytes invalid in it quarantine their row.")
+
+
+def settings_from(config: Optional[Path], overrides: Optional[list[str]], encoding: Optional[str] = None) -> Settings:
+    s = load_config(config, overrides or [])
+    if encoding:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            from distillguard.errors import InputError
+
+            raise InputError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1, cp1252)") from None
+        s.ingest.encoding = encoding
+    return s
+
+
+def one_or_many(inputs: list[str]) -> str | list[str]:
+    """Several paths (an unquoted shell glob) or one file, folder or glob."""
+    return inputs[0] if len(inputs) == 1 else list(inputs)
+
+
+def print_mapping(mapping: Any, filled: dict[str, int] | None = None, used: int = 0) -> None:
+    """What each contract column was filled from (and, after ingest, in how many rows)."""
+    title = f"mapping {mapping.name}" + (f" — {mapping.description}" if mapping.description else "")
+    console.print(f"[bold]{escape(title)}[/]", soft_wrap=True, highlight=False)
+    rows = mapping.describe()
+    width = max(len(c) for c, _ in rows)
+    for col, src in rows:
+        n = (filled or {}).get(col)
+        count = f"  [{n:,} / {used:,} rows]" if filled is not None and n is not None else ""
+        console.print(f"  {col:<{width}} ← {escape(src)}{escape(count)}", soft_wrap=True, highlight=False)
 
 
 def friendly_errors(fn: F) -> F:

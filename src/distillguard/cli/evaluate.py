@@ -15,7 +15,7 @@ from distillguard.cli._common import console, friendly_errors, out
 from distillguard.errors import InputError
 from distillguard.evaluate import evaluate as run_evaluate
 from distillguard.findings import read_findings
-from distillguard.ingest.formats import resolve_inputs
+from distillguard.ingest import resolve_many
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -26,17 +26,34 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def _events_con(events: Optional[str], meta: dict[str, Any]) -> duckdb.DuckDBPyConnection | None:
-    spec = events or meta.get("events_path")
+def _events_con(events: Optional[str], meta: dict[str, Any],
+                mapping: Optional[str] = None) -> duckdb.DuckDBPyConnection | None:
+    """Account ids and times of the scanned events: --events, else what the findings recorded
+    (the kept canonical parts, or the original inputs read again with their mapping)."""
+    import shutil
+    import tempfile
+
+    from distillguard.cli.report import recorded_inputs
+    from distillguard.ingest import ingest
+
+    cfg = None
+    spec: str | list[str] | None = events
+    if spec is None:
+        spec, mapping, cfg = recorded_inputs(meta, "events")
     if not spec:
         return None
-    files = [str(p) for p in resolve_inputs(spec, stem="events") if p.suffix == ".parquet"]
-    if not files:
-        raise InputError("--events must point at Parquet (the canonical parts a scan writes, or a simulated world)",
-                         source=str(spec))
+    files = [str(p) for p in resolve_many(spec, stem="events", any_name=mapping is not None)]
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    con.execute(f"CREATE VIEW events AS SELECT account_id, ts FROM read_parquet({files!r}, union_by_name=true)")
+    if mapping is None and all(f.endswith(".parquet") for f in files):
+        con.execute(f"CREATE VIEW events AS SELECT account_id, ts FROM read_parquet({files!r}, union_by_name=true)")
+        return con
+    tmp = tempfile.mkdtemp(prefix="dg-evaluate-")
+    try:
+        rep = ingest(spec, "events", tmp, cfg, mapping=mapping)
+        con.execute(f"CREATE TABLE events AS SELECT account_id, ts FROM read_parquet('{rep.output}/*.parquet')")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return con
 
 
@@ -80,7 +97,9 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         findings: Path = typer.Option(..., "--findings", "-f", help="Findings folder (accounts.parquet, campaigns.json)."),
         labels: Path = typer.Option(..., "--labels", "-l", help="Labels Parquet (a simulated world's labels.parquet)."),
-        events: Optional[str] = typer.Option(None, help="Events (Parquet) for exchanges-before-detection; default: the scan's canonical events."),
+        events: Optional[str] = typer.Option(None, help="Events for exchanges-before-detection (any contract format, "
+                                             "or a provider format with --map); default: what the scan read."),
+        map_: Optional[str] = typer.Option(None, "--map", "-m", help="Mapping for --events in a provider's own format."),
         provider: Optional[str] = typer.Option(None, help="Provider the findings are about (default: inferred)."),
         out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output (default FINDINGS/evaluation.json)."),
     ) -> None:
@@ -90,7 +109,9 @@ def register(app: typer.Typer) -> None:
         if not labels.exists():
             raise InputError("labels file not found", source=str(labels))
         lab = pq.read_table(labels)
-        con = _events_con(events, f.meta)
+        if map_ and events is None:
+            raise typer.BadParameter("--map reads --events; without --events the scan's own inputs and mapping are used")
+        con = _events_con(events, f.meta, map_)
         if con is None:
             console.print("[yellow]no events given: exchanges-before-detection not computed (use --events)[/]")
         result = run_evaluate(f, lab, con, provider)

@@ -30,7 +30,7 @@ from distillguard.errors import InputError
 
 
 def _intel_cfg(config: Optional[Path], set_: Optional[list[str]]) -> dict[str, Any]:
-    return dict(settings_from(config, set_).intel.model_extra or {})
+    return settings_from(config, set_).intel.model_dump(exclude_none=True)
 
 
 def _need(value: Any, name: str, cfg: dict[str, Any], key: str) -> Any:

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, print_ingest_report, progress, settings_from
+from distillguard.cli._common import (ConfigOpt, EncodingOpt, MapOpt, SetOpt, console, friendly_errors, one_or_many,
+                                      print_ingest_report, progress, settings_from)
 from distillguard.errors import InputError
 
 
@@ -30,7 +31,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def scan(
-        events: str = typer.Argument(..., help="Events: a file, a folder (a simulated provider folder works as is) or a glob."),
+        events: list[str] = typer.Argument(..., help="Events: files, folders (a simulated provider folder works as is) "
+                                           "or globs; several are one dataset, so an unquoted logs/*.jsonl works."),
         out: Path = typer.Option(..., "--out", "-o", help="Findings folder to write."),
         accounts: Optional[str] = typer.Option(None, "--accounts", help="Account metadata (file, folder or glob). "
                                                "Default: accounts* files in the EVENTS folder, if any."),
@@ -40,6 +42,12 @@ def register(app: typer.Typer) -> None:
                                                "its score becomes the account score."),
         model: Optional[Path] = typer.Option(None, "--model", help="Supervised model from `distillguard train`."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+        map_: Optional[str] = MapOpt,
+        accounts_map: Optional[str] = typer.Option(None, "--accounts-map", help="Mapping TOML (kind = \"accounts\") "
+                                                   "for an accounts table in your own format (docs/mappings.md)."),
+        encoding: Optional[str] = EncodingOpt,
+        keep_work: bool = typer.Option(False, "--keep-work", help="Keep the canonical working copy of the logs "
+                                       "(in the cache folder, engine.work_dir) instead of removing it after the scan."),
         config: Optional[Path] = ConfigOpt,
         set_: Optional[list[str]] = SetOpt,
     ) -> None:
@@ -48,18 +56,23 @@ def register(app: typer.Typer) -> None:
         Every account gets a calibrated score, a verdict (clear/watch/flag), the reasons
         behind it with example request ids, its campaign, and for flagged accounts the
         time it would first have been flagged (first_flag_ts; replay with --until).
+
+        Logs in a provider's own format are read with --map (e.g. --map openai). The scan
+        says which signals ran blind or weakened because a column or the accounts table
+        is missing. It exits non-zero when no event is usable.
         """
         from distillguard.scan.run import scan as run_scan
 
-        settings = settings_from(config, set_)
+        settings = settings_from(config, set_, encoding)
         t_since, t_until = parse_time(since, "--since"), parse_time(until, "--until")
         if model is not None and not model.exists():
             raise InputError("model file not found", source=str(model))
         with progress() as bar:
             task = bar.add_task("scan", total=None)
-            res = run_scan(events, out, accounts=accounts, since=t_since, until=t_until, settings=settings,
-                           detector=detector, model_path=model, report=not no_report,
-                           step=lambda s: bar.update(task, description=s))
+            res = run_scan(one_or_many(events), out, accounts=accounts, since=t_since, until=t_until,
+                           settings=settings, detector=detector, model_path=model, report=not no_report,
+                           step=lambda s: bar.update(task, description=s), mapping=map_, keep_work=keep_work,
+                           accounts_mapping=accounts_map)
         for rep in res.ingest_reports:
             print_ingest_report(rep)
         verdicts = res.findings.accounts.column("verdict").to_pylist()
@@ -71,4 +84,8 @@ def register(app: typer.Typer) -> None:
                       + f" — {res.events / max(total, 1e-9):,.0f} events/s")
         for name, err in res.errors.items():
             console.print(f"[yellow]warning:[/] {name} skipped: {err}")
+        for notice in res.blind_spots.get("notices", []):
+            console.print(f"[yellow]blind spot:[/] {notice}")
+        if res.work is not None:
+            console.print(f"working copy kept: {res.work}")
         console.print(f"[green]findings:[/] {out}")

@@ -18,6 +18,7 @@ from distillguard.features.account import clip01, confidence, noisy_or, pct, sig
 
 
 class AutomationDetector(Detector):
+    optional_columns: ClassVar[tuple[str, ...]] = ("user_agent", "conversation_id")
     name: ClassVar[str] = "automation"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")

@@ -80,6 +80,10 @@ class Detector:
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id")
+    optional_columns: ClassVar[tuple[str, ...]] = ()
+    """Event or account columns the signal reads when present; absent or sparse ones weaken it (scan/blind_spots.py)."""
+    needs_accounts: ClassVar[bool] = False
+    """Whether the signal scores nothing without an accounts table."""
     description: ClassVar[str] = ""
     kind: ClassVar[Literal["signal", "baseline"]] = "signal"
     group: ClassVar[str] = ""

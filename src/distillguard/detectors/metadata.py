@@ -45,6 +45,8 @@ def email_cue(email: str | None, extra: frozenset[str] = frozenset()) -> tuple[f
 
 
 class MetadataDetector(Detector):
+    needs_accounts: ClassVar[bool] = True
+    optional_columns: ClassVar[tuple[str, ...]] = ("ip", "email", "payment_fingerprint", "created_at", "verified", "country")
     name: ClassVar[str] = "metadata"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id")

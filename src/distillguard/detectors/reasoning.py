@@ -27,6 +27,7 @@ CATCH_ALL_FAMILIES = frozenset({"other", "qa"})
 
 
 class ReasoningDetector(Detector):
+    optional_columns: ClassVar[tuple[str, ...]] = ("system_prompt", "reasoning_tokens", "completion_tokens", "conversation_id")
     name: ClassVar[str] = "reasoning"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id", "prompt")

@@ -30,6 +30,7 @@ DEFAULT_TIERS = {"free": 100.0, "build": 1_000.0, "scale": 10_000.0, "enterprise
 
 
 class VolumeDetector(Detector):
+    optional_columns: ClassVar[tuple[str, ...]] = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "tier", "created_at")
     name: ClassVar[str] = "volume"
     version: ClassVar[str] = "1"
     required_columns: ClassVar[tuple[str, ...]] = ("request_id", "ts", "account_id")

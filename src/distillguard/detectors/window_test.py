@@ -135,6 +135,7 @@ def load_reference(path: str | Path, limit: int, dim: int = DEFAULT_DIM) -> np.n
 
 class WindowTest(Detector):
     """Benign-calibrated MMD window test (signal 7)."""
+    optional_columns: ClassVar[tuple[str, ...]] = ("conversation_id",)
 
     name: ClassVar[str] = "window_test"
     version: ClassVar[str] = "1"

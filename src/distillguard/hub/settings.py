@@ -1,8 +1,7 @@
 """Typed settings of the consortium hub, read from the ``[hub]`` section of the config.
 
-``config.py`` keeps ``[hub]`` open (extra keys allowed) so that the hub owns its own
-schema here; ``HubSettings.from_settings`` validates it and fails with a ConfigError that
-names the bad key. docs/hub.md lists every key; docs/examples/hub.toml is a sample.
+The hub owns its schema here; ``config.py`` uses :class:`HubSettings` as the ``[hub]``
+section, so an unknown key fails when the config is loaded, naming the closest valid key. docs/hub.md lists every key; docs/examples/hub.toml is a sample.
 """
 
 from __future__ import annotations

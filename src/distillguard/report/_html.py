@@ -292,3 +292,24 @@ def page(title: str, subtitle: str, plotly_js: str, sections: list[str], notes: 
 <section id="notes"><h2>About this report</h2><ul>{foot}</ul></section>
 </main></body></html>
 """
+
+
+def blind_spots_section(blind: dict[str, Any] | None) -> str:
+    """Which signals ran blind or weakened on this input (findings meta ``blind_spots``)."""
+    if not blind:
+        return ""
+    notices = blind.get("notices") or []
+    if not notices:
+        return ('<section id="blind-spots"><h2>Blind spots</h2><p class="muted">None: every signal had the '
+                'columns and tables it reads.</p></section>')
+    items = "".join(f"<li>{e(n)}</li>" for n in notices)
+    def status(s: dict[str, Any]) -> str:
+        css = "flag" if s.get("status") == "blind" else "watch"
+        return f'<span class="badge {css}">{e(s.get("status"))}</span>'
+
+    rows = [[f"<code>{e(s.get('signal'))}</code>", status(s), e(s.get("why"))] for s in blind.get("signals") or []]
+    tbl = table(["signal", "status", "why"], rows) if rows else ""
+    return ('<section id="blind-spots"><h2>Blind spots</h2>'
+            '<p class="note">These logs lack data some signals read, so the scan could not see everything: '
+            'scores of the affected signals are lower than they would be with full logs.</p>'
+            f"<ul>{items}</ul>{tbl}</section>")

@@ -141,7 +141,9 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
     subtitle = f"{summary.accounts:,} accounts · {summary.flagged:,} flagged · {summary.watched:,} watched · " \
                f"{summary.campaigns:,} campaigns"
     doc = H.page(title, subtitle, get_plotlyjs(),
-                 [H.summary_section(summary, hist_div, D.missed(findings, truth, with_provider_truth)), campaigns_html, accounts_html, atlas_html], notes)
+                 [H.summary_section(summary, hist_div, D.missed(findings, truth, with_provider_truth)),
+                  H.blind_spots_section(findings.meta.get("blind_spots")), campaigns_html, accounts_html, atlas_html],
+                 notes)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(doc, encoding="utf-8")
     return out_path

@@ -1,7 +1,8 @@
 """The scan pipeline: ingest → features → detectors → campaigns → decide → replay → write.
 
 :func:`scan` is what ``distillguard scan`` runs. It keeps side effects at the edges
-(ingest writes canonical Parquet under ``OUT/_work``; the end writes the findings folder)
+(ingest writes canonical Parquet to a working folder in the cache, outside the findings,
+removed after the scan unless ``keep_work``; the end writes the findings folder)
 and does the middle in DuckDB over the scoped views of :mod:`distillguard.scan.engine`.
 
 ``first_flag_ts`` comes from the stream: the flagged accounts' events are fed in time
@@ -13,6 +14,10 @@ could see them (see :func:`_first_flags`).
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +39,7 @@ from distillguard.features import _memo
 from distillguard.features import account as fa
 from distillguard.findings import Campaign, Findings, account_table, write_findings
 from distillguard.ingest import IngestReport, ingest, resolve_inputs
-from distillguard.scan import engine
+from distillguard.scan import blind_spots, engine
 
 Step = Callable[[str], None]
 
@@ -50,6 +55,10 @@ class ScanResult:
     errors: dict[str, str] = field(default_factory=dict)
     detail_timings: dict[str, float] = field(default_factory=dict)
     """Seconds per detector and step, ``full:`` (whole window) and ``replay:`` prefixes (bench/)."""
+    blind_spots: dict[str, Any] = field(default_factory=dict)
+    """Which signals ran blind or weakened, and why (scan/blind_spots.py)."""
+    work: Path | None = None
+    """The kept working folder (canonical Parquet parts), or None once removed."""
 
 
 def _detectors(settings: Settings, only: str | None) -> dict[str, Detector]:
@@ -121,12 +130,13 @@ def long_signals(signals: dict[str, pa.Table]) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def _ingest_inputs(events: str | Path, accounts: str | Path | None, work: Path, settings: Settings,
-                   step: Step) -> tuple[IngestReport, IngestReport | None]:
+def _ingest_inputs(events: str | Path | list[str | Path], accounts: str | Path | None, work: Path,
+                   settings: Settings, step: Step, mapping: Any = None,
+                   accounts_mapping: Any = None) -> tuple[IngestReport, IngestReport | None]:
     step("ingest events")
-    ev = ingest(events, "events", work, settings.ingest)
+    ev = ingest(events, "events", work, settings.ingest, mapping=mapping)
     acc_spec: str | Path | None = accounts
-    if acc_spec is None and Path(str(events)).is_dir():
+    if acc_spec is None and not isinstance(events, list) and Path(str(events)).is_dir():
         try:
             resolve_inputs(events, stem="accounts")
             acc_spec = events
@@ -135,35 +145,108 @@ def _ingest_inputs(events: str | Path, accounts: str | Path | None, work: Path, 
     acc = None
     if acc_spec is not None:
         step("ingest accounts")
-        acc = ingest(acc_spec, "accounts", work, settings.ingest)
+        acc = ingest(acc_spec, "accounts", work, settings.ingest, mapping=accounts_mapping)
     return ev, acc
 
 
-def scan(events: str | Path, out: str | Path, *, accounts: str | Path | None = None,
+def work_root(settings: Settings) -> Path:
+    """Where working copies of raw logs go: ``engine.work_dir``, else the user cache folder."""
+    if settings.engine.work_dir:
+        return Path(settings.engine.work_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "distillguard" / "work"
+
+
+def _no_usable(rep: IngestReport, qfile: Path) -> InputError:
+    if rep.read == 0:
+        return InputError("nothing to scan: the input holds no events", source=", ".join(rep.files))
+    top = ", ".join(f"{r} ({n:,})" for r, n in rep.reasons.most_common(3))
+    return InputError(f"nothing to scan: all {rep.read:,} events were quarantined ({top}); rows and reasons are in "
+                      f"{qfile}", source=", ".join(rep.files) if len(rep.files) <= 3 else f"{len(rep.files)} files")
+
+
+def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: str | Path | None = None,
          since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None,
          detector: str | None = None, model_path: Path | None = None, report: bool = True,
-         step: Step | None = None) -> ScanResult:
-    """Scan ``events`` (file, folder or glob) and write a findings folder to ``out``."""
+         step: Step | None = None, mapping: Any = None, keep_work: bool = False,
+         accounts_mapping: Any = None) -> ScanResult:
+    """Scan ``events`` (file, folder, glob, or a list of them) and write a findings folder to ``out``.
+
+    ``mapping`` (profile name, TOML file or Mapping) reads a provider's own format;
+    ``accounts_mapping`` (a mapping with ``kind = "accounts"``) does the same for accounts. The
+    canonical working copy lives in a cache folder (:func:`work_root`) and is removed at
+    the end unless ``keep_work``. Raises InputError when no event is usable.
+    """
     settings = settings or Settings()
     say = step or (lambda _s: None)
     out = Path(out)
-    work = out / "_work"
-    work.mkdir(parents=True, exist_ok=True)
-    t: dict[str, float] = {}
-    t0 = time.perf_counter()
-    ev_rep, acc_rep = _ingest_inputs(events, accounts, work, settings, say)
-    t["ingest"] = time.perf_counter() - t0
-    if since and until and since > until:
-        raise InputError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
-    model = dm.load(model_path) if model_path else None
-    dets = _detectors(settings, detector)
-    con = engine.connect(settings.engine, work)
+    out.mkdir(parents=True, exist_ok=True)
+    root = work_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="scan-", dir=root))
+    kept = False
     try:
-        with _small_blas(), _memo.active(sketch=SKETCH_MEMO, embed=EMBED_MEMO):
-            return _scan_con(con, out, work, dets, settings, since, until, detector, model, report, say, t,
-                             [r for r in (ev_rep, acc_rep) if r is not None])
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        ev_rep, acc_rep = _ingest_inputs(events, accounts, work, settings, say, mapping, accounts_mapping)
+        t["ingest"] = time.perf_counter() - t0
+        reports = [r for r in (ev_rep, acc_rep) if r is not None]
+        _keep_ingest_reports(reports, out)
+        if ev_rep.used == 0:
+            raise _no_usable(ev_rep, out / "ingest" / "events.quarantine.jsonl")
+        if since and until and since > until:
+            raise InputError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+        model = dm.load(model_path) if model_path else None
+        dets = _detectors(settings, detector)
+        inputs = {"events": _abs(events), "accounts": _abs(acc_rep.files) if acc_rep else None,
+                  "mapping": _mapping_name(mapping), "accounts_mapping": _mapping_name(accounts_mapping),
+                  "encoding": settings.ingest.encoding,
+                  "naive_timezone": settings.ingest.naive_timezone,
+                  "ingest": [{k: v for k, v in r.to_dict().items() if k not in ("output", "quarantine_file")}
+                             for r in reports]}
+        con = engine.connect(settings.engine, work)
+        try:
+            with _small_blas(), _memo.active(sketch=SKETCH_MEMO, embed=EMBED_MEMO):
+                res = _scan_con(con, out, work if keep_work else None, dets, settings, since, until, detector, model,
+                                report, say, t, reports, inputs)
+        finally:
+            con.close()
+        if keep_work:
+            shutil.rmtree(work / "spill", ignore_errors=True)
+            kept, res.work = True, work
+        return res
     finally:
-        con.close()
+        if not kept:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _abs(spec: Any) -> list[str]:
+    """Absolute paths (or absolute globs) of what was read, for report/evaluate later."""
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    return [str(Path(str(x)).resolve()) if Path(str(x)).exists() else os.path.abspath(str(x)) for x in items]
+
+
+def _mapping_name(mapping: Any) -> str | None:
+    if mapping is None:
+        return None
+    if isinstance(mapping, (str, Path)):
+        p = Path(str(mapping))
+        return str(p.resolve()) if p.exists() else str(mapping)
+    return str(getattr(mapping, "name", mapping))
+
+
+def _keep_ingest_reports(reports: list[IngestReport], out: Path) -> None:
+    """Move the quarantine files and counts from the working folder into OUT/ingest/."""
+    dest = out / "ingest"
+    dest.mkdir(parents=True, exist_ok=True)
+    for r in reports:
+        q = Path(r.quarantine_file)
+        target = dest / q.name
+        if q.exists():
+            shutil.move(str(q), target)
+        r.quarantine_file = str(target)
+        (dest / f"{r.kind}.ingest.json").write_text(json.dumps(
+            {k: v for k, v in r.to_dict().items() if k != "output"}, indent=2))
 
 
 SKETCH_MEMO = 300_000
@@ -187,14 +270,20 @@ def _small_blas() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[str, Detector],
+def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None, dets: dict[str, Detector],
               settings: Settings, since: datetime | None, until: datetime | None, only: str | None,
               model: dict[str, Any] | None, report: bool, say: Step, t: dict[str, float],
-              reports: list[IngestReport]) -> ScanResult:
+              reports: list[IngestReport], inputs: dict[str, Any]) -> ScanResult:
     t0 = time.perf_counter()
     say("load")
+    work = Path(reports[0].output).parent
     n_events = engine.load_events(con, work / "events", since, until)
     has_acc = engine.load_accounts(con, work / "accounts" if (work / "accounts").exists() else None)
+    if n_events == 0:
+        raise InputError("nothing to scan: no usable event falls inside "
+                         f"--since {since.isoformat() if since else '…'} / --until {until.isoformat() if until else '…'}")
+    blind = blind_spots.assess(dets, blind_spots.measure(con, "events_base", has_acc),
+                               campaigns=only is None and settings.campaigns.enabled)
     say("text features")
     fa.build_request_features(con, "events_base", fa.REQUEST_FEATURES)
     engine.set_scope(con)
@@ -229,7 +318,9 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
                      "first_flag_ts": first.get(a.account_id) if v == "flag" else None,
                      "reasons": a.reasons})
     meta = {"tool": "distillguard", "version": __version__, "events": n_events,
-            "events_path": str((work / "events").resolve()), "detector": only or "distillguard",
+            "events_path": str((kept_work / "events").resolve()) if kept_work else None,
+            "work_dir": str(kept_work.resolve()) if kept_work else None,
+            "inputs": inputs, "blind_spots": blind, "detector": only or "distillguard",
             "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
             "detectors": sorted(dets), "only": only, "model": bool(model),
             "detector_versions": {n: str(d.version) for n, d in sorted(dets.items())},
@@ -246,7 +337,7 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, work: Path, dets: dict[
         _report(findings, con, out, sig_long, errors)
         t["report"] = time.perf_counter() - t0
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
-    return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail)
+    return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail, blind)
 
 
 def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],

@@ -60,10 +60,13 @@ class ReplaySummary:
                 "actions": dict(self.actions), "accounts_acted_on": len(self.first_action)}
 
 
-def iter_events(spec: str | Path, batch: int, work: Path, config: IngestConfig | None = None,
-                tier_of: dict[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Yield lists of JSON-ready events (ts as epoch seconds) in time order."""
-    report = ingest(spec, "events", work, config)
+def iter_events(spec: str | Path | list[str | Path], batch: int, work: Path, config: IngestConfig | None = None,
+                tier_of: dict[str, str] | None = None, mapping: Any = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield lists of JSON-ready events (ts as epoch seconds) in time order.
+
+    ``mapping`` (a profile name, TOML file or Mapping) reads a provider's own format.
+    """
+    report = ingest(spec, "events", work, config, mapping=mapping)
     if report.used == 0:
         raise InputError("no usable events to replay", source=str(spec))
     con = duckdb.connect()
@@ -98,15 +101,16 @@ def load_accounts(spec: str | Path | None, work: Path, config: IngestConfig | No
 _ACCOUNT_SEND = ("account_id", "created_at", "email", "payment_fingerprint", "country", "signup_ip", "verified", "tier")
 
 
-def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, config: IngestConfig | None = None,
-           on_events: Callable[[int], None] | None = None, tier_of: dict[str, str] | None = None,
-           timeout_s: float = 30.0, accounts: str | Path | None = None,
-           admin_token: str | None = None) -> ReplaySummary:
+def replay(spec: str | Path | list[str | Path], url: str, *, speed: float = 0.0, batch: int = 100,
+           config: IngestConfig | None = None, on_events: Callable[[int], None] | None = None,
+           tier_of: dict[str, str] | None = None, timeout_s: float = 30.0, accounts: str | Path | None = None,
+           mapping: Any = None, admin_token: str | None = None) -> ReplaySummary:
     """Stream ``spec`` into the guard at ``url``; returns a :class:`ReplaySummary`.
 
     With ``accounts`` (an accounts table), each account's record is sent to ``POST
     /v1/accounts`` just before its first event, as a sign-up feed would deliver it; that
-    endpoint is privileged, so ``admin_token`` (or ``$DISTILLGUARD_ADMIN_TOKEN``) goes with it."""
+    endpoint is privileged, so ``admin_token`` (or ``$DISTILLGUARD_ADMIN_TOKEN``) goes with it.
+    ``mapping`` (a profile name, TOML file or Mapping) reads events in a provider's own format."""
     import os
 
     from distillguard.service.auth import ENV
@@ -119,7 +123,7 @@ def replay(spec: str | Path, url: str, *, speed: float = 0.0, batch: int = 100, 
     with tempfile.TemporaryDirectory(prefix="dg-replay-") as tmp, \
             httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
         profiles = load_accounts(accounts, Path(tmp) / "accounts", config)
-        for rows in iter_events(spec, batch, Path(tmp), config, tier_of):
+        for rows in iter_events(spec, batch, Path(tmp), config, tier_of, mapping):
             for i in range(0, len(rows), batch):
                 chunk = rows[i:i + batch]
                 new = [profiles.pop(a) for a in dict.fromkeys(e["account_id"] for e in chunk) if a in profiles]

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from distillguard.ingest import rules
+
 Action = Literal["allow", "throttle", "challenge", "block"]
 
 _STR_FIELDS = ("api_key_id", "ip", "user_agent", "model", "conversation_id", "system_prompt", "response", "tier")
@@ -79,22 +81,15 @@ class RequestError(Exception):
 
 
 def parse_ts(v: Any, where: str) -> float:
-    """Epoch seconds from RFC 3339 text or a number (ms accepted when > 1e11)."""
+    """Epoch seconds by the batch rule (distillguard.ingest.rules); absent means now."""
     if v is None:
         return time.time()
-    if isinstance(v, bool):
+    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
         raise RequestError(422, f"{where}.ts: expected RFC 3339 text or epoch seconds")
-    if isinstance(v, (int, float)):
-        return float(v) / 1000.0 if v > 1e11 else float(v)
-    if isinstance(v, str):
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            raise RequestError(422, f"{where}.ts: {v[:40]!r} is not RFC 3339") from None
-        if dt.tzinfo is None:
-            raise RequestError(422, f"{where}.ts: needs a timezone (e.g. Z)")
-        return dt.timestamp()
-    raise RequestError(422, f"{where}.ts: expected RFC 3339 text or epoch seconds")
+    try:
+        return rules.parse_timestamp(v)
+    except rules.RuleError as e:
+        raise RequestError(422, f"{where}.ts: {e}") from None
 
 
 def check_event(ev: Any, where: str, max_prompt_chars: int) -> tuple[dict[str, Any], float]:
@@ -116,8 +111,13 @@ def check_event(ev: Any, where: str, max_prompt_chars: int) -> tuple[dict[str, A
             raise RequestError(422, f"{where}.{k}: expected string or null")
     for k in _INT_FIELDS:
         v = ev.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise RequestError(422, f"{where}.{k}: expected a non-negative integer or null")
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise RequestError(422, f"{where}.{k}: expected a non-negative integer or null")
+            try:
+                rules.parse_tokens(v, k)  # the batch rule: negative or above 2^53 is refused
+            except rules.RuleError as e:
+                raise RequestError(422, f"{where}.{k}: {e}") from None
     return ev, parse_ts(ev.get("ts"), where)
 
 
