@@ -2,7 +2,7 @@
 
 The pipeline, one sub-package per stage:
 ingest → features → detectors → campaigns → decide → evaluate / report → intel, with
-simulate/ producing labelled worlds and service/ running the same signals online.
+simulate/ producing labelled worlds and service/ running the same engine live (engine/).
 """
 
 from distillguard._version import __version__

@@ -58,6 +58,9 @@ class ScoringConfig(_Section):
     campaign_inherit_floor: float = Field(0.85, ge=0, le=1, description="fraction of campaign_inherit passed on "
                                           "by a campaign of established identities (office NAT, agency seats)")
     first_flag: bool = Field(True, description="compute first_flag_ts by streaming flagged accounts' events through the live engine")
+    replay_prefixes: list[int] = Field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],
+                                       description="per-account event counts at which accounts flagged only by batch "
+                                                   "signals are re-scored")
     campaign_flag_members: int = Field(3, ge=1, description="members a campaign needs before its flag applies (batch-only campaigns)")
     campaign_flag_events: int = Field(5, ge=1, description="requests each of those members must have made (batch-only campaigns)")
 

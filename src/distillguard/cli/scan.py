@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
         Every account gets a calibrated score, a verdict (clear/watch/flag), the reasons
         behind it with example request ids, its campaign, and for flagged accounts the
-        time it would first have been flagged (first_flag_ts; replay with --until).
+        exact event at which its evidence first crossed the flag threshold (first_flag_ts, from
+        streaming its events through the live engine; --until shows what was known at a time).
 
         Logs in a provider's own format are read with --map (e.g. --map openai). The scan
         says which signals ran blind or weakened because a column or the accounts table

@@ -13,7 +13,7 @@ units of evidence. Signals that measure the same thing (templating, the window t
 automation and volume all react to repetitive scripted traffic) sit in one *group*
 and only the strongest counts fully (λ = ``GROUP_DISCOUNT``), so an honest templated
 pipeline cannot stack four views of one fact into a flag. The transform is fixed (no per-run ranks or quantiles), so the same
-evidence gives the same score in every world, every replay prefix and every run, and
+evidence gives the same score in every world, live and in the scan, and in every run, and
 ``watch``/``flag`` thresholds mean something. With the defaults the largest single
 weight is 1.0 → one signal alone reaches at most 0.63, below ``flag = 0.8`` (E ≥ 1.61):
 flagging needs at least two independent lines of evidence, or a campaign.

@@ -65,6 +65,8 @@ class DetectorMeta:
     required_columns: tuple[str, ...]
     features: tuple[str, ...]
     description: str
+    optional_columns: tuple[str, ...] = ()
+    needs_accounts: bool = False
 
 
 class Detector:
@@ -100,7 +102,7 @@ class Detector:
     def meta(cls) -> DetectorMeta:
         return DetectorMeta(cls.name, str(cls.version), cls.kind, cls.group or cls.name, float(cls.default_weight),
                             bool(cls.live), cls.superseded_by, tuple(cls.required_columns), tuple(cls.features),
-                            cls.description)
+                            cls.description, tuple(cls.optional_columns), bool(cls.needs_accounts))
 
     def detect(self, ctx: ScanContext) -> pa.Table:
         """Batch form. Live detectors get it for free: their stream function over DuckDB's rows."""

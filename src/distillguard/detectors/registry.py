@@ -110,7 +110,9 @@ def markdown_table() -> str:
             "|---|---|---|---|---|---|---|---|"]
     for name, m in sorted(metadata("all").items(), key=lambda kv: (kv[1].kind != "signal", kv[0])):
         rows.append(f"| `{name}` | {m.kind} | {m.group} | {m.weight:g} | {('yes' + (f'; superseded by `{m.superseded_by}` in the scan' if m.superseded_by else '')) if m.live else 'batch only'} | "
-                    f"{m.version} | {', '.join(m.required_columns)} | {m.description} |")
+                    f"{m.version} | {', '.join(m.required_columns)}"
+                    + (f" (uses {', '.join(m.optional_columns)})" if m.optional_columns else "")
+                    + ("; accounts table" if m.needs_accounts else "") + f" | {m.description} |")
     return "\n".join(rows) + "\n"
 
 

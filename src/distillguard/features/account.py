@@ -3,7 +3,7 @@
 ``request_features`` runs the rules of :mod:`distillguard.features.text` (the same RE2
 patterns, so batch and real-time agree) vectorised over every event, once per scan.
 ``account_features`` aggregates it per account inside the current scope (the ``rf``
-view: scan window, or each account's first *n* events while replaying). Detectors read
+view: the scan window). Detectors read
 the table named by ``ctx.artefacts["account_features"]``; :func:`ensure` builds it when a
 detector runs on its own (tests, plugins).
 """
@@ -237,7 +237,7 @@ def fetch(ctx: ScanContext, columns: str) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------- fixed score transforms
 # Detectors map raw measurements to [0, 1] with these fixed curves (never per-run ranks),
-# so a score means the same thing in every world and every replay prefix.
+# so a score means the same thing in every world, every --until cut and live.
 def sigmoid(x: float) -> float:
     """Logistic function, safe for large |x|."""
     if x >= 0:

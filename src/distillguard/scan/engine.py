@@ -5,12 +5,11 @@ Memory is bounded by ``settings.engine`` (DuckDB ``memory_limit``, ``threads``, 
 query streams over them. Detectors only ever see two views:
 
 * ``events``   — canonical events inside the scan scope (``--since``/``--until`` and, while
-                 replaying, the first *n* events of each account);
+                 re-scoring batch-only flags on prefixes, the first *n* events of each account);
 * ``accounts`` — canonical account metadata (possibly empty, same columns).
 
 ``events_base`` holds the whole window with ``rn`` (the event's 1-based position in its
-account's history), which is what makes per-account prefixes (``rn <= n``) — and hence
-``first_flag_ts`` — cheap to evaluate.
+account's history).
 """
 
 from __future__ import annotations

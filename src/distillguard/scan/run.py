@@ -250,8 +250,8 @@ def _keep_ingest_reports(reports: list[IngestReport], out: Path) -> None:
 
 
 SKETCH_MEMO = 300_000
-"""Distinct prompts whose MinHash rows a scan keeps for reuse (~0.7 kB each): the replay
-re-sketches each flagged account's first 4, 8, 16 … prompts (features._memo)."""
+"""Distinct prompts whose MinHash rows a scan keeps for reuse (~0.7 kB each; features._memo):
+the templating and known-corpus stages sketch the same sample."""
 EMBED_MEMO = 150_000
 """Distinct masked prompts whose window-test vectors a scan keeps for reuse (~1 kB each)."""
 
@@ -308,7 +308,8 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
     t0 = time.perf_counter()
     say("first flag times (stream)")
     t_replay: dict[str, float] = {}
-    first = _first_flags(con, accs, membership, settings, only) if settings.scoring.first_flag else {}
+    first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
+        if settings.scoring.first_flag else {}
     t["first_flag"] = time.perf_counter() - t0
     rows = []
     for a in sorted(accs.values(), key=lambda x: x.account_id):
@@ -443,17 +444,23 @@ def _nth_event_ts(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, int]]) 
     return {a: ts for a, ts in rows}
 
 
-def _first_flags(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
-                 membership: dict[str, tuple[str, float]], settings: Settings,
-                 only: str | None) -> dict[str, datetime]:
-    """When each flagged account was first flagged: from the stream where the live engine
-    flags it (the exact event), else when the batch could see it.
+def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs: dict[str, dc.AccountScore],
+                 membership: dict[str, tuple[str, float]], settings: Settings, until: datetime | None,
+                 has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                 timings: dict[str, float] | None = None) -> dict[str, datetime]:
+    """When each flagged account was first flagged.
 
-    The live engine (engine/first_flag.py) replays the flagged accounts' events in time
-    order and names the event at which their evidence crossed ``flag``. An account it never
-    flags owes its flag to a batch-only signal or to its Leiden campaign: a campaign member
-    is flagged once its campaign has shown itself (:func:`_campaign_times`), any other at
-    its last event in the window (the batch needed all of it).
+    The earlier of two times, because evidence comes in two kinds:
+
+    1. **The stream** (engine/first_flag.py): the flagged accounts' events, in time order,
+       through the live engine; the exact event at which its live evidence crossed ``flag``.
+    2. **Batch-only evidence**: signals that need the whole population (world template
+       clusters, the window test, a corpus index) can cross earlier, or alone. So the flagged
+       accounts are also re-scored by the batch detectors on their first n events
+       (``replay_prefixes``, bisected to an eighth of each doubling step): what ``--until``
+       would show. Campaign members get the time their campaign showed itself
+       (:func:`_campaign_times`) if earlier, and an account flagged only with all its events
+       its last event.
     """
     flag = settings.scoring.flag
     flagged = [a.account_id for a in accs.values() if a.score >= flag]
@@ -464,14 +471,89 @@ def _first_flags(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore
         from distillguard.engine.first_flag import stream_first_flags
 
         times = stream_first_flags(con, flagged, settings)
-    rest = [a for a in flagged if a not in times]
+    rest = flagged
     counts = dict(con.execute("SELECT account_id, n FROM account_features").fetchall())
-    late = _nth_event_ts(con, [(a, counts.get(a, 0)) for a in rest])
-    for a, ts in _campaign_times(con, membership, set(rest), settings).items():
+    own_full = {a for a in rest
+                if (accs[a].signals.get(only, 0.0) if only else dc.evidence_to_score(accs[a].evidence)) >= flag}
+    found: dict[str, int] = {}
+    pending = set(rest)
+    prefixes = list(settings.scoring.replay_prefixes)
+    con.register("_dg_flagged_in", pa.table({"account_id": pa.array(rest, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE _dg_flagged AS SELECT * FROM _dg_flagged_in")
+    con.unregister("_dg_flagged_in")
+    engine.make_replay_tables(con, "_dg_flagged", max(prefixes, default=0))
+    try:
+        _replay_prefixes(con, dets, prefixes, pending, counts, found, settings, until, has_acc, only, model,
+                         timings)
+    finally:
+        engine.drop_replay_tables(con)
+        con.execute("DROP TABLE IF EXISTS _dg_flagged")
+        engine.set_scope(con)
+    for a in pending & own_full:  # flagged only once all its events were seen
+        found[a] = counts.get(a, 0)
+    late = _nth_event_ts(con, list(found.items()))
+    for a, ts in _campaign_times(con, membership, set(rest) - own_full, settings).items():
         if a not in late or ts < late[a]:
             late[a] = ts
-    times.update(late)
+    for a, ts in late.items():
+        if a not in times or ts < times[a]:
+            times[a] = ts
     return {a: times[a] for a in flagged if a in times}
+
+
+def _replay_prefixes(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], prefixes: list[int],
+                     pending: set[str], counts: dict[str, int], found: dict[str, int], settings: Settings,
+                     until: datetime | None, has_acc: bool, only: str | None, model: dict[str, Any] | None,
+                     timings: dict[str, float] | None) -> None:
+    """Re-score the still-pending accounts on their first p events, for each prefix p in turn.
+
+    The prefixes double, so an account that first crosses at p crossed somewhere in
+    (previous p, p]; reporting p would overstate what was harvested before the flag by up
+    to 2x. Accounts found at p are therefore bisected ``_REFINE_STEPS`` times within that
+    interval (only those accounts are re-scored, so this adds a few small runs).
+    """
+    prev = 0
+    for p in prefixes:
+        todo = [a for a in pending if counts.get(a, 0) > p]
+        if not todo:
+            break
+        if timings is not None:
+            timings[f"accounts@{p}"] = float(len(todo))
+        hit = _flagged_at(con, dets, todo, p, settings, until, has_acc, only, model, timings)
+        groups = [(prev, p, hit)] if hit else []
+        for _ in range(_REFINE_STEPS):
+            nxt = []
+            for lo, hi, accts in groups:
+                mid = (lo + hi) // 2
+                if mid <= lo or mid >= hi:
+                    nxt.append((lo, hi, accts))
+                    continue
+                early = _flagged_at(con, dets, accts, mid, settings, until, has_acc, only, model, timings)
+                late = [a for a in accts if a not in early]
+                nxt += [g for g in ((lo, mid, early), (mid, hi, late)) if g[2]]
+            groups = nxt
+        for _, hi, accts in groups:
+            for a in accts:
+                found[a] = hi
+                pending.discard(a)
+        prev = p
+
+
+_REFINE_STEPS = 3  # resolution of a first-flag prefix: 1/8 of the doubling interval
+
+
+def _flagged_at(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accounts: list[str], p: int,
+                settings: Settings, until: datetime | None, has_acc: bool, only: str | None,
+                model: dict[str, Any] | None, timings: dict[str, float] | None) -> list[str]:
+    """Which of ``accounts`` score at or above ``flag`` on their first ``p`` events."""
+    con.register("_dg_pending_in", pa.table({"account_id": pa.array(accounts, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE _dg_pending AS SELECT * FROM _dg_pending_in")
+    con.unregister("_dg_pending_in")
+    engine.set_scope(con, prefix=p, only="_dg_pending", replay=True)
+    sig = run_detectors(con, dets, until, has_acc, strict=False, errors={}, timings=timings)
+    want = set(accounts)
+    return [a.account_id for a in _scores(sig, settings, only, model).values()
+            if a.account_id in want and a.score >= settings.scoring.flag]
 
 
 def _campaign_times(con: duckdb.DuckDBPyConnection, membership: dict[str, tuple[str, float]],

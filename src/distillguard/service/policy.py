@@ -1,6 +1,6 @@
 """The decision policy: scores and memberships in, one action out. Scoring is not deciding.
 
-The online scorer says how risky an account looks; this module, driven by a TOML file an
+The engine says how risky an account looks; this module, driven by a TOML file an
 operator owns, says what to do about it (river's ThresholdFilter idea, Presidio's
 threshold step). It is reloadable without a restart: :class:`PolicyHolder` re-reads the
 file when its mtime changes (checked at most every ``check_s`` seconds on the request
@@ -60,7 +60,7 @@ class CampaignRule(_M):
     confirmed_join_action: Action = "block"
     """A new account tied to a campaign an analyst confirmed."""
     member_floor: float = Field(0.3, ge=0, le=1)
-    """A member's own evidence (online score, or its batch score if the scan flagged it) needed
+    """A member's own evidence (live score, or its batch score if the scan flagged it) needed
     before the campaign action applies: batch campaigns can sweep in customers who share a
     classroom network or a popular template, and association alone must not block them."""
 
