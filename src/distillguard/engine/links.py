@@ -27,7 +27,9 @@ from distillguard.features.stream import hash64
 IDENTITY_KINDS = frozenset({"card", "mail", "burst"})
 CLUSTER_KINDS = frozenset({"card", "mail"})
 """Facts that say one operator holds both accounts (one card, one numbered mail scheme): they
-pool the accounts' traffic into one cluster (LinkIndex.cluster_of)."""
+pool the accounts' traffic into one cluster (LinkIndex.cluster_of). Prompt templates do not:
+measured, the frames people's chat openers share glued customers into clusters (56 of 653
+benign accounts acted on instead of 5)."""
 _NET = re.compile(r"^([0-9]+[.][0-9]+[.][0-9]+)[.]")
 BURST_S = 600.0
 """Sign-ups within one such window (and one mail domain) are one burst."""
