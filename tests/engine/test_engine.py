@@ -260,3 +260,22 @@ def test_hydra_on_one_card_is_guilty_together() -> None:
 
 
 T0H = 1_767_225_600.0
+
+
+def test_evaluation_run_and_pipeline_are_not_acted_on_live_but_a_harvest_is() -> None:
+    """A researcher's one-off benchmark burst with a CoT suffix and a 24/7 templated pipeline stay
+    below the guard's first action; a broad trace harvest from the same script crosses flag.
+    Breadth and persistence separate them, not chain of thought alone."""
+    from detectors.core_world import enterprise as pipeline, harvester as sweep, researcher
+
+    challenge = load_policy(None).thresholds.challenge
+    worst = {}
+    for name, evs in (("researcher", researcher("r")), ("pipeline", pipeline("e")), ("harvest", sweep("h"))):
+        eng, agg = LiveEngine(Settings()), AccountAggregate(evs[0]["account_id"])
+        top = 0.0
+        for e in evs:
+            eng.observe(agg, e)
+            top = max(top, eng.score(agg, explain=False).score)
+        worst[name] = top
+    assert worst["researcher"] < challenge and worst["pipeline"] < challenge, worst
+    assert worst["harvest"] >= Settings().scoring.flag, worst
