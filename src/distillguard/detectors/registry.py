@@ -8,6 +8,7 @@ under the ``distillguard.detectors`` entry-point group; names must be unique.
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import entry_points
 
 from functools import lru_cache
@@ -47,12 +48,20 @@ def _load(ref: str) -> type[Detector]:
 
 
 def _plugins() -> dict[str, str]:
+    """Plugin detectors by name. Entry-point discovery reads every installed distribution's
+    metadata (milliseconds), so it is cached per ``sys.path``: installing a plugin on the path
+    is seen, and the scoring hot path does not pay for the scan again."""
+    return dict(_plugins_on(tuple(sys.path)))
+
+
+@lru_cache(maxsize=4)
+def _plugins_on(path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for ep in entry_points(group="distillguard.detectors"):
         if ep.name in found or ep.name in BUILTIN_SIGNALS or ep.name in BUILTIN_BASELINES:
             raise ConfigError(f"detector name {ep.name!r} is registered twice (plugin {ep.value})")
         found[ep.name] = ep.value
-    return found
+    return tuple(found.items())
 
 
 def available(kind: str = "all") -> dict[str, str]:

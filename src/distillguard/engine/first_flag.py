@@ -37,14 +37,19 @@ SELECT e.account_id, e.request_id, epoch(e.ts) AS t, rf.family, rf.elicit, rf.fo
        ({dc}) AS datacenter, e.user_agent, e.conversation_id, rf.pt, rf.ct, rf.rt
 FROM events_base e JOIN request_features rf USING (request_id)
      LEFT JOIN client_kinds k ON k.user_agent = e.user_agent
-WHERE e.account_id IN (SELECT account_id FROM {accounts})
+JOIN {accounts} lim ON lim.account_id = e.account_id
+WHERE lim.until_ts IS NULL OR e.ts <= lim.until_ts
 ORDER BY e.ts, e.request_id
 """
 
 
 def stream_first_flags(con: duckdb.DuckDBPyConnection, flagged: list[str], settings: Settings,
-                       engine: LiveEngine | None = None) -> dict[str, datetime]:
-    """Account → time of the event at which the live engine first flagged it (only those it flags)."""
+                       engine: LiveEngine | None = None,
+                       until: dict[str, datetime] | None = None) -> dict[str, datetime]:
+    """Account → time of the event at which the live engine first flagged it (only those it flags).
+
+    ``until`` bounds each account's stream: when the caller already knows a time at which the
+    account was flagged (the batch replay), only an earlier crossing matters."""
     from distillguard.features.account import DATACENTER_PREFIXES
 
     if not flagged:
@@ -53,7 +58,10 @@ def stream_first_flags(con: duckdb.DuckDBPyConnection, flagged: list[str], setti
     if not eng.profiles:
         for p in con.sql("SELECT * FROM accounts").to_arrow_table().to_pylist():
             eng.learn_account(p)
-    con.register("_dg_ff_in", pa.table({"account_id": pa.array(sorted(flagged), pa.string())}))
+    ids = sorted(flagged)
+    lim = until or {}
+    con.register("_dg_ff_in", pa.table({"account_id": pa.array(ids, pa.string()),
+                                        "until_ts": pa.array([lim.get(a) for a in ids], pa.timestamp("us", "UTC"))}))
     con.execute("CREATE OR REPLACE TEMP TABLE _dg_ff AS SELECT * FROM _dg_ff_in")
     con.unregister("_dg_ff_in")
     dc = " OR ".join(f"starts_with(e.ip, '{p}')" for p in DATACENTER_PREFIXES)

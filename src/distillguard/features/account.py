@@ -72,7 +72,8 @@ def request_features_sql(source: str) -> str:
            hash(array_to_string(list_slice(string_split({_mask_sql(f"left(prompt, {text.FRAME_CHARS})")}, ' '), 1, {text.FRAME_WORDS}), ' '))
              AS frame_key,
            list_transform(list_slice(list_filter(list_transform(
-               list_slice(string_split_regex(lower(prompt), {_q(text.POOL_SPLIT)}), 1, {4 * text.POOL_SEGMENTS}),
+               list_slice(string_split_regex(lower(left(prompt, {text.POOL_CHARS})), {_q(text.POOL_SPLIT)}), 1,
+                          {4 * text.POOL_SEGMENTS}),
                lambda x: regexp_replace(x, {_q(text.POOL_STRIP)}, '', 'g')),
                lambda x: length(x) >= {text.POOL_MIN_CHARS}), 1, {text.POOL_SEGMENTS}), lambda x: hash(x)) AS pkeys,
            length(prompt) AS plen

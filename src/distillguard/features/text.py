@@ -67,7 +67,7 @@ def mask(prompt: str | None, *, lower: bool = True) -> str:
 
 
 FRAME_WORDS = 8
-FRAME_CHARS = 400
+FRAME_CHARS = 200
 """Only the head is masked for a frame: eight words fit in it, and masking is the costly part."""
 
 
@@ -258,6 +258,8 @@ POOL_MIN_CHARS = 24
 POOL_SPLIT = r"[.?!;:\n]+"
 POOL_STRIP = r"[^a-z0-9]+"
 POOL_SEGMENTS = 8
+POOL_CHARS = 2000
+"""Only the head is split into segments: eight of them fit, and splitting is the costly part."""
 
 
 def pool_segments(prompt: str | None) -> list[str]:
@@ -269,7 +271,7 @@ def pool_segments(prompt: str | None) -> list[str]:
     if not prompt:
         return []
     out = []
-    for seg in re.split(POOL_SPLIT, prompt.lower())[: 4 * POOL_SEGMENTS]:
+    for seg in re.split(POOL_SPLIT, prompt[:POOL_CHARS].lower())[: 4 * POOL_SEGMENTS]:
         t = re.sub(POOL_STRIP, "", seg)
         if len(t) >= POOL_MIN_CHARS:
             out.append(t)

@@ -466,11 +466,6 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
     flagged = [a.account_id for a in accs.values() if a.score >= flag]
     if not flagged:
         return {}
-    times: dict[str, datetime] = {}
-    if not only:
-        from distillguard.engine.first_flag import stream_first_flags
-
-        times = stream_first_flags(con, flagged, settings)
     rest = flagged
     counts = dict(con.execute("SELECT account_id, n FROM account_features").fetchall())
     own_full = {a for a in rest
@@ -495,9 +490,13 @@ def _first_flags(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector], accs
     for a, ts in _campaign_times(con, membership, set(rest) - own_full, settings).items():
         if a not in late or ts < late[a]:
             late[a] = ts
-    for a, ts in late.items():
-        if a not in times or ts < times[a]:
-            times[a] = ts
+    times = dict(late)
+    if not only:  # the stream, each account only up to the time the batch already flags it
+        from distillguard.engine.first_flag import stream_first_flags
+
+        for a, ts in stream_first_flags(con, flagged, settings, until=late).items():
+            if a not in times or ts < times[a]:
+                times[a] = ts
     return {a: times[a] for a in flagged if a in times}
 
 
