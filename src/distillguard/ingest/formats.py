@@ -216,18 +216,23 @@ def _json_array(data: bytes, opts: ReadOptions) -> Iterator[tuple[int, Any] | Ba
         yield i, rec
 
 
+def iter_objects(path: Path, gz: bool, opts: ReadOptions) -> Iterator[BadLine | tuple[int, dict[str, Any]]]:
+    """:func:`iter_records`, with a JSON value that is not an object turned into a BadLine."""
+    for item in iter_records(path, gz, opts):
+        if not isinstance(item, BadLine) and not isinstance(item[1], dict):
+            item = BadLine(item[0], "JSON line is not an object", json.dumps(item[1])[:2000])
+        yield item
+
+
 def _jsonl(path: Path, gz: bool, opts: ReadOptions) -> Iterator[Chunk]:
     records: list[dict[str, Any]] = []
     rows: list[int] = []
     bad: list[BadLine] = []
-    for item in iter_records(path, gz, opts):
+    for item in iter_objects(path, gz, opts):
         if isinstance(item, BadLine):
             bad.append(item)
             continue
         lineno, rec = item
-        if not isinstance(rec, dict):
-            bad.append(BadLine(lineno, "JSON line is not an object", json.dumps(rec)[:2000]))
-            continue
         records.append(rec)
         rows.append(lineno)
         if len(records) >= opts.batch_rows:

@@ -25,7 +25,7 @@ from distillguard.config import IngestConfig
 from distillguard.errors import SchemaError
 from distillguard.ingest import rules
 from distillguard.ingest.formats import (NESTED_MARK, BadLine, Chunk, ReadOptions, detect_format, is_nested, iter_chunks,
-                                         iter_records, resolve_inputs)
+                                         iter_objects, resolve_inputs)
 from distillguard.ingest.mapping import ConversationState, Mapping, load_mapping
 from distillguard.ingest.validate import Limits, check_chunk
 from distillguard.schema import ACCOUNT_COLUMNS, EVENT_COLUMNS, Column, required
@@ -121,13 +121,7 @@ def _ingest(
     on_rows: Callable[[int], None] | None = None,
     mapping: Mapping | str | Path | None = None,
 ) -> IngestReport:
-    """Validate ``spec`` (file, folder, glob, or a list of them) and write canonical Parquet parts.
-
-    ``mapping`` (a :class:`~distillguard.ingest.mapping.Mapping`, a profile name or a
-    TOML file) translates a provider's own format first. ``on_rows`` is called with the
-    number of rows handled after each chunk (progress). Raises SchemaError when a file
-    lacks a required column: nothing in it could be used.
-    """
+    """The body of :func:`ingest` (which runs it with the cyclic GC paused)."""
     cfg = config or IngestConfig()
     columns, id_col = KINDS[kind]
     if mapping is not None and not isinstance(mapping, Mapping):
@@ -284,14 +278,11 @@ def iter_mapped(path: Path, mapping: Mapping, opts: ReadOptions,
         recs: list[Any] = []
         rows: list[int] = []
         bad: list[BadLine] = []
-        for item in iter_records(path, gz, opts):
+        for item in iter_objects(path, gz, opts):
             if isinstance(item, BadLine):
                 bad.append(item)
                 continue
             lineno, rec = item
-            if not isinstance(rec, dict):
-                bad.append(BadLine(lineno, "JSON line is not an object", json.dumps(rec)[:2000]))
-                continue
             for r in mapping.explode(rec):
                 recs.append(r)
                 rows.append(lineno)
