@@ -83,15 +83,12 @@ def _oprf_client(oprf: Optional[str], user: Optional[str], cfg: dict[str, Any], 
 
 def _id_key(path: Path) -> bytes:
     """The member's private id key: 32 random bytes in a hex file, created on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32) + "\n")
-        path.chmod(0o600)
+    from distillguard.intel.signing import hex_key_file
+
+    new = not path.exists()
+    key = hex_key_file(path, create=True, what="id key")
+    if new:
         console.print(f"[green]new id key:[/] {path} (keep it: re-exports with it update the same objects)")
-    try:
-        key = bytes.fromhex(path.read_text().strip())
-    except ValueError:
-        raise InputError("id key file must hold hex", source=str(path)) from None
     if len(key) < 16:
         raise InputError("id key must be at least 16 bytes", source=str(path))
     return key
@@ -128,17 +125,9 @@ AuditKeyOpt = typer.Option(None, "--audit-key", help="Key file that MACs the aud
 def _audit_key(path: Any, *, create: bool) -> bytes | None:
     if not path:
         return None
-    p = Path(path)
-    if not p.exists():
-        if not create:
-            raise InputError("audit key file not found", source=str(p))
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(secrets.token_hex(32) + "\n")
-        p.chmod(0o600)
-    try:
-        return bytes.fromhex(p.read_text().strip())
-    except ValueError:
-        raise InputError("audit key file must hold hex", source=str(p)) from None
+    from distillguard.intel.signing import hex_key_file
+
+    return hex_key_file(path, create=create, what="audit key")
 
 
 OprfOpt = typer.Option(None, "--oprf", help="URL of the consortium's OPRF key holder (the hub, e.g. https://hub:8443): "

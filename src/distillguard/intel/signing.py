@@ -39,6 +39,22 @@ def canonical(obj: dict[str, Any]) -> bytes:
                       ensure_ascii=False).encode()
 
 
+def hex_key_file(path: str | Path, *, create: bool, what: str, hint: str = "") -> bytes:
+    """The secret in a key file of hex digits, made (32 random bytes, mode 0600) when ``create``
+    and absent. Signing keys and the audit log's HEAD key are kept this way."""
+    p = Path(path)
+    if not p.exists():
+        if not create:
+            raise InputError(f"{what} file not found{hint}", source=str(p))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(secrets.token_hex(32) + "\n")
+        p.chmod(0o600)
+    try:
+        return bytes.fromhex(p.read_text().strip())
+    except ValueError:
+        raise InputError(f"{what} file must hold hex digits", source=str(p)) from None
+
+
 class SigningKey:
     """A member's Ed25519 private key."""
 
@@ -49,17 +65,8 @@ class SigningKey:
 
     @classmethod
     def load(cls, path: str | Path, *, create: bool = False) -> "SigningKey":
-        p = Path(path)
-        if not p.exists():
-            if not create:
-                raise InputError("signing key file not found (create one with `intel signing-key`)", source=str(p))
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(secrets.token_hex(32) + "\n")
-            p.chmod(0o600)
-        try:
-            return cls(bytes.fromhex(p.read_text().strip()))
-        except ValueError:
-            raise InputError("signing key file must hold 64 hex digits", source=str(p)) from None
+        return cls(hex_key_file(path, create=create, what="signing key",
+                                hint=" (create one with `intel signing-key`)"))
 
     def public_b64(self) -> str:
         from cryptography.hazmat.primitives import serialization

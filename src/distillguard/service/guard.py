@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from distillguard.config import ServiceConfig, Settings
 from distillguard.service.metrics import Metrics
