@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -123,41 +125,55 @@ def request_features(ev: dict[str, Any], ts: float | None = None) -> RequestFeat
 class Distinct:
     """Exact distinct count up to ``DISTINCT_EXACT`` values, then a k-minimum-values estimate.
 
-    Bounded memory per account whatever the account sends; mergeable (union of sets, or of
-    the k smallest hashes)."""
+    One structure serves both regimes: the ``DISTINCT_EXACT`` smallest hashes seen, kept
+    sorted in a packed ``array('Q')`` (8 bytes a value, against about 90 in a set of Python
+    ints: the guard holds one of these per account and kind). Below the bound it holds every
+    value, so the count is exact; past it, it is the KMV sketch. Bounded memory per account
+    whatever the account sends; mergeable (the union's smallest values)."""
 
-    __slots__ = ("values", "kmv")
+    __slots__ = ("values", "saturated")
 
     def __init__(self) -> None:
-        self.values: set[int] = set()
-        self.kmv: list[int] | None = None
+        self.values = array("Q")
+        self.saturated = False
 
     def add(self, h: int) -> None:
-        if self.kmv is None:
-            self.values.add(h)
-            if len(self.values) > DISTINCT_EXACT:
-                self.kmv = sorted(self.values)[:DISTINCT_EXACT]
-                self.values = set(self.kmv)
+        v = self.values
+        i = bisect_left(v, h)
+        if i < len(v) and v[i] == h:
             return
-        if h < self.kmv[-1] and h not in self.values:
-            import bisect
-            bisect.insort(self.kmv, h)
-            self.values.add(h)
-            self.values.discard(self.kmv.pop())
+        if not self.saturated:
+            v.insert(i, h)
+            if len(v) > DISTINCT_EXACT:
+                v.pop()
+                self.saturated = True
+        elif i < len(v):
+            v.insert(i, h)
+            v.pop()
+
+    def merge(self, other: "Distinct") -> None:
+        for h in other.values:
+            self.add(h)
+        self.saturated |= other.saturated  # the union of two sketches is a sketch
 
     def count(self) -> int:
-        if self.kmv is None:
+        if not self.saturated:
             return len(self.values)
-        return int(round((DISTINCT_EXACT - 1) * _MAX64 / max(1.0, float(self.kmv[-1]))))
+        return int(round((DISTINCT_EXACT - 1) * _MAX64 / max(1.0, float(self.values[-1]))))
 
     def to_state(self) -> list[Any]:
-        return [sorted(self.values), self.kmv is not None]
+        return [self.values.tolist(), self.saturated]
 
     @classmethod
     def from_state(cls, st: list[Any]) -> "Distinct":
         d = cls()
-        d.values = set(st[0])
-        d.kmv = sorted(d.values) if st[1] else None
+        d.values = array("Q", sorted(st[0]))
+        d.saturated = bool(st[1])
+        return d
+
+    def copy(self) -> "Distinct":
+        d = Distinct()
+        d.values, d.saturated = array("Q", self.values), self.saturated
         return d
 
 
@@ -196,7 +212,7 @@ class AccountAggregate:
         """Template frame → count, at most FRAME_SLOTS frames (a full table forgets a frame seen once)."""
         self.n_framed = self.n_frames = self.top_frame = 0
         """Kept as the counts change: prompts in frames used ≥ FRAME_MIN times, such frames, the largest count."""
-        self.recent_keys: list[int] = []
+        self.recent_keys = array("Q")
         """The last ``RECENT_KEYS`` content-pool keys: what feeds the pool if this account is flagged."""
 
     # ------------------------------------------------------------------ update
@@ -288,7 +304,8 @@ class AccountAggregate:
         if self.n == 0:
             for k in self.__slots__[1:]:
                 v = getattr(other, k)
-                setattr(self, k, v.copy() if isinstance(v, (list, dict)) else _copy_distinct(v))
+                setattr(self, k, v.copy() if isinstance(v, (list, dict, Distinct)) else array("Q", v)
+                        if isinstance(v, array) else v)
             return
         n1, n2 = self.gap_n, other.gap_n
         if n1 + n2:
@@ -306,9 +323,7 @@ class AccountAggregate:
         for k in ("max_day_hours", "active_days", "max_day_requests"):
             setattr(self, k, max(getattr(self, k), getattr(other, k)))
         for k in ("prompts", "ips", "subnets", "uas"):
-            mine = getattr(self, k)
-            for h in getattr(other, k).values:
-                mine.add(h)
+            getattr(self, k).merge(getattr(other, k))
         self.fam = [a + b for a, b in zip(self.fam, other.fam)]
         for k, c in other.frames.items():
             if k in self.frames or len(self.frames) < FRAME_SLOTS:
@@ -367,7 +382,8 @@ class AccountAggregate:
         out: list[Any] = []
         for k in self.__slots__:
             v = getattr(self, k)
-            out.append(v.to_state() if isinstance(v, Distinct) else list(v.items()) if k == "frames" else v)
+            out.append(v.to_state() if isinstance(v, Distinct) else list(v.items()) if k == "frames"
+                       else v.tolist() if isinstance(v, array) else v)
         return out
 
     @classmethod
@@ -376,20 +392,14 @@ class AccountAggregate:
         for k, v in zip(cls.__slots__, st):
             if isinstance(getattr(a, k), Distinct):
                 v = Distinct.from_state(v)
+            elif k == "recent_keys":
+                v = array("Q", v)
             elif k in ("ex_any", "ex_elicit"):
                 v = [tuple(x) for x in v]
             elif k in ("frames", "conv"):
                 v = {(int(a) if k == "frames" else a): b for a, b in (v.items() if isinstance(v, dict) else v)}
             setattr(a, k, v)
         return a
-
-
-def _copy_distinct(v: Any) -> Any:
-    if isinstance(v, Distinct):
-        d = Distinct()
-        d.values, d.kmv = set(v.values), (list(v.kmv) if v.kmv is not None else None)
-        return d
-    return v
 
 
 def _keep_smallest(ex: list[tuple[int, str]], item: tuple[int, str]) -> None:
