@@ -67,6 +67,31 @@ def test_distinct_counter_is_bounded_and_close() -> None:
     assert agg.row()["distinct_prompts"] == pytest.approx(DISTINCT_EXACT * 3, rel=0.06)
 
 
+def test_distinct_counter_merges_exact_and_sketched_states() -> None:
+    """Shards of one account merge to what one guard would count: exactly while small, and an
+    estimate (not a silent exact count of the sketch's values) once either side is a sketch."""
+    import random
+
+    from distillguard.features.stream import Distinct
+
+    r = random.Random(5)
+    vals = [r.getrandbits(64) for _ in range(DISTINCT_EXACT * 3)]
+    small_a, small_b, big = Distinct(), Distinct(), Distinct()
+    for v in vals[:100]:
+        small_a.add(v)
+    for v in vals[50:150]:
+        small_b.add(v)
+    small_a.merge(small_b)
+    assert small_a.count() == 150
+    for v in vals:
+        big.add(v)
+    fresh = Distinct()
+    fresh.merge(big)
+    assert fresh.saturated and fresh.count() == big.count()
+    assert fresh.count() == pytest.approx(len(vals), rel=0.06)
+    assert Distinct.from_state(big.to_state()).count() == big.count()
+
+
 def _profile(aid: str, card: str, mail: str, created: datetime, verified: bool = False) -> dict:
     return {"account_id": aid, "payment_fingerprint": card, "email": mail, "created_at": created,
             "verified": verified, "signup_ip": "198.51.100.7", "tier": "free"}
