@@ -304,3 +304,41 @@ def test_evaluation_run_and_pipeline_are_not_acted_on_live_but_a_harvest_is() ->
         worst[name] = top
     assert worst["researcher"] < challenge and worst["pipeline"] < challenge, worst
     assert worst["harvest"] >= Settings().scoring.flag, worst
+
+
+def _card_group(members: str, population: int) -> dict[str, object]:
+    """``population`` established, verified chat customers, then six new, unverified accounts on one
+    card, each sending a few harvest requests minutes apart (``members="harvest"``) or chatting."""
+    from service.worlds import T0, chat_user
+
+    eng = LiveEngine(Settings())
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    evs: list[dict] = []
+    for i in range(population):
+        eng.learn_account(_profile(f"c{i}", f"card{i}", f"person{i}@example.org", t0 - timedelta(days=300), True))
+        evs += chat_user(f"c{i}", 8, start=T0 + i * 50, seed=100 + i)
+    for i in range(6):
+        eng.learn_account(_profile(f"hy{i}", "card-one", f"mail{i}@example.org", t0, False))
+        evs += (harvester(f"hy{i}", 8, start=T0 + 3600 + i * 37.0, gap=300.0, seed=20 + i) if members == "harvest"
+                else chat_user(f"hy{i}", 30, start=T0 + 3600 + i * 37, seed=300 + i))
+    aggs: dict[str, AccountAggregate] = {}
+    last = {}
+    for e in sorted(evs, key=lambda e: e["ts"]):
+        agg = aggs.setdefault(e["account_id"], AccountAggregate(e["account_id"]))
+        eng.observe(agg, e)
+        last[e["account_id"]] = eng.score(agg)
+    return {f"hy{i}": last[f"hy{i}"] for i in range(6)}
+
+
+def test_identity_cluster_is_scored_as_the_batch_scores_a_campaign() -> None:
+    """Six day-old accounts on one card, each too light to flag alone or pooled, are scored live
+    with campaigns/score.py's formula (members' evidence gated by the population's median), and
+    tied; the same accounts chatting stay untied; without a population to compare with, no gate opens."""
+    hydra = _card_group("harvest", 60)
+    assert all(s.own_score < Settings().scoring.flag for s in hydra.values())
+    assert all(s.verdict == "flag" and s.tie is not None and "scored as a campaign" in s.tie.reason()
+               for s in hydra.values()), [(s.own_score, s.score) for s in hydra.values()]
+    chat = _card_group("chat", 60)
+    assert all(s.tie is None and s.verdict != "flag" for s in chat.values())
+    cold = _card_group("harvest", 0)
+    assert not any(s.tie is not None and "scored as a campaign" in s.tie.reason() for s in cold.values())

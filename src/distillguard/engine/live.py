@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from distillguard.campaigns.score import member_evidence, shape_of
 from distillguard.config import Settings
 from distillguard.decide import scoring as dc
 from distillguard.detectors import registry
@@ -38,6 +41,8 @@ CLUSTER_MIN = 3
 """Accounts a cluster needs before its pooled traffic is scored."""
 CLUSTER_MIN_EVENTS = 30
 CHEAP_DAYS = 7.0
+MEDIAN_MIN_ACCOUNTS = 50
+"""Accounts scored before the population's median score is trusted to open a campaign's gate."""
 """An account used within this many days of sign-up, unverified or on a throwaway address, is a cheap identity."""
 
 
@@ -95,6 +100,12 @@ class LiveEngine:
         alone, a harvester together."""
         self.pool: dict[int, list[Any]] = {}
         """Flagged-content pool: segment key (features.text.pool_segments, hashed) → [flagged owner, times sent]."""
+        self.latest: dict[str, int] = {}
+        """Each account's latest own score, in hundredths: member evidence of its cluster."""
+        self._bins = [0] * 101
+        """How many accounts' latest own score falls in each hundredth: the population median."""
+        self.cheap: dict[str, bool] = {}
+        """Whether each scored account is a cheap identity (``cheapness``), fixed at its first request."""
 
     # ------------------------------------------------------------------ learning
     def learn_account(self, profile: dict[str, Any]) -> None:
@@ -104,6 +115,7 @@ class LiveEngine:
         if old and old.get("payment_fingerprint"):
             self.cards[old["payment_fingerprint"]] -= 1
         self.profiles[aid] = dict(profile)
+        self.cheap.pop(aid, None)
         if profile.get("payment_fingerprint"):
             self.cards[profile["payment_fingerprint"]] += 1
         for kept, absorbed in self.links.add(aid, profile_facts(profile)):
@@ -167,6 +179,9 @@ class LiveEngine:
         dc.finish(acc, self.weights, self.group_of, self.replaced_by)
         dc.cap_single_member_intel(acc, self.settings, weights=self.weights, group_of=self.group_of)
         own = acc.score
+        self._remember(aid, own)
+        if aid not in self.cheap:
+            self.cheap[aid] = self.cheapness(prof, row) >= 1.0
         out = LiveScore(aid, own, own, dc.verdict(own, self.settings), agg.n, acc.signals, acc.values, acc.reasons)
         if out.verdict == "flag":
             out.flagged_now = aid not in self.flagged
@@ -187,8 +202,31 @@ class LiveEngine:
             out.verdict = dc.verdict(acc.score, self.settings)
         return out
 
+    def _remember(self, aid: str, score: float) -> None:
+        b = min(100, max(0, int(score * 100)))
+        old = self.latest.get(aid)
+        if old != b:
+            if old is not None:
+                self._bins[old] -= 1
+            self._bins[b] += 1
+            self.latest[aid] = b
+
+    def median_score(self) -> float | None:
+        """The median of every account's latest own score (the batch's ``μ``), once enough are scored."""
+        n = len(self.latest)
+        if n < MEDIAN_MIN_ACCOUNTS:
+            return None
+        seen = 0
+        for b, c in enumerate(self._bins):
+            seen += c
+            if 2 * seen >= n:
+                return b / 100
+        return 1.0
+
     def _cluster_tie(self, aid: str, prof: dict[str, Any] | None, row: dict[str, Any]) -> Tie | None:
-        """A cheap identity whose operator's pooled traffic (its cluster) scores ``flag``."""
+        """A cheap identity of an operator (one card or mailbox alias scheme, engine/links.py) whose
+        accounts together score ``flag``: their pooled traffic read as one account's, or the group
+        scored as the batch scores a campaign (campaigns/score.py) from its members' own evidence."""
         root = self.links.cluster_of(aid)
         members = self.links.members.get(root, ())
         ca = self.cluster_aggs.get(root)
@@ -201,11 +239,30 @@ class LiveEngine:
         dc.finish(acc, self.weights, self.group_of, self.replaced_by)
         # Flag level, as for one account: pooled at watch level, an office's or a class's cheap,
         # new seats on one company card were challenged (11 of 545 benign accounts in the demo).
-        if dc.verdict(acc.score, self.settings) != "flag":
+        if dc.verdict(acc.score, self.settings) == "flag":
+            return Tie(f"live-c{hash64(root):012x}"[:18], acc.score, len(members), ("cluster",), True,
+                       f"one of {len(members)} cheap accounts on one card or numbered mail scheme whose pooled "
+                       f"{ca.n:,} requests score {acc.score:.2f} ({', '.join(r.signal for r in acc.reasons[:3])})")
+        shape = self._campaign_shape(members)
+        if shape is None or dc.verdict(shape.score, self.settings) != "flag":
             return None
-        return Tie(f"live-c{hash64(root):012x}"[:18], acc.score, len(members), ("cluster",), True,
-                   f"one of {len(members)} cheap accounts on one card or numbered mail scheme whose pooled "
-                   f"{ca.n:,} requests score {acc.score:.2f} ({', '.join(r.signal for r in acc.reasons[:3])})")
+        return Tie(f"live-c{hash64(root):012x}"[:18], shape.score, len(members), ("cluster",), True,
+                   f"one of {len(members)} accounts on one card or numbered mail scheme, "
+                   f"{shape.c:.0%} of them cheap identities, scored as a campaign {shape.score:.2f} "
+                   f"(members' own evidence {shape.m:.2f}, population median {shape.mu:.2f})")
+
+    def _campaign_shape(self, members: Any) -> Any:
+        """The batch campaign score (campaigns/score.py) of an identity cluster, from what the
+        engine knows live: every member is tied by identity (that is what made the cluster);
+        network, client, synchronisation and template concentration are batch evidence (0 here,
+        so the live score can only be lower than the scan's)."""
+        mu = self.median_score()
+        scores = [self.latest[m] / 100 for m in members if m in self.latest]
+        if mu is None or len(scores) < CLUSTER_MIN:
+            return None
+        cheap = sum(self.cheap.get(m, False) for m in members) / len(members)
+        return shape_of(member_evidence(np.asarray(scores)), 0.0, {"payment": 1.0}, cheap, len(members),
+                        mu=mu, watch=self.settings.scoring.watch)
 
     @staticmethod
     def cheapness(prof: dict[str, Any] | None, row: dict[str, Any]) -> float:
