@@ -67,13 +67,23 @@ def test_client_kind(ua: str | None, kind: str) -> None:
 
 
 def test_rules_run_identically_in_duckdb() -> None:
-    """The batch engine runs the same patterns with RE2: they must compile and agree."""
+    """The batch engine runs the same patterns in DuckDB (RE2); the live path compiles them with
+    RE2 too, so they agree even where Python's ``re`` would not: ``\\b`` next to a non-ASCII
+    letter ("éit" holds the word "it" for RE2, not for ``re``'s Unicode rules)."""
+    import re
+
     con = duckdb.connect()
-    prompts = ["Solve step by step", "Translate into French: hi", "make it shorter", "请一步一步", "hello"]
+    prompts = ["Solve step by step", "Translate into French: hi", "make it shorter", "请一步一步", "hello",
+               "éit", "ça it", "Ünïcode how are you?", "naïve\u00a0prove that"]
+    rules = ([(fam, pat, rx) for (fam, pat), (_, rx) in zip(t.TASK_FAMILY_RULES, t._family_res())]
+             + [(name, pat, t._elicit_res()[name][1]) for name, (_, pat) in t.ELICITATION_PATTERNS.items()]
+             + list(zip(("strong", "leading", "pronoun"), (t.FOLLOWUP_STRONG, t.FOLLOWUP_LEADING, t.FOLLOWUP_PRONOUN),
+                        t._followup_res())))
+    differs = 0
     for p in prompts:
-        for fam, pat in t.TASK_FAMILY_RULES:
-            py = bool(__import__("re").search(pat, p[: t.HEAD_CHARS]))
+        for name, pat, rx in rules:
             sql = con.execute("SELECT regexp_matches(?, ?)", [p, pat]).fetchall()[0][0]
-            assert py == sql, (p, fam)
-        for _, (_, pat) in t.ELICITATION_PATTERNS.items():
-            con.execute("SELECT regexp_matches(?, ?)", [p, pat]).fetchall()
+            assert bool(rx.search(p[: t.HEAD_CHARS])) == sql, (p, name)
+            differs += bool(re.search(pat, p)) != sql
+    assert differs  # the Unicode cases above are ones Python's own engine reads differently
+    assert t.is_followup("éit") is True
