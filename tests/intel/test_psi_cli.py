@@ -85,6 +85,19 @@ def test_cli_export_check_match_decide(tmp_path: Path, worlds: dict[str, Any]) -
                             "--accounts", str(worlds["b"]["accounts"]), "--keyring", str(kr), "--out", str(m)])
     assert r.exit_code == 0, r.output
     assert "b-atk-0" in pq.read_table(m).column("account_id").to_pylist()
+    # the same events as an OpenAI-style request log, read through --map: the same matches
+    from ingest.provider_formats import write_openai
+
+    log = write_openai(pq.read_table(worlds["b"]["events"]), tmp_path / "b-openai.jsonl")
+    m2 = tmp_path / "matches-mapped.parquet"
+    r = runner.invoke(app, ["intel", "match", "--state", str(tmp_path / "state"), "--events", str(log), "--map", "openai",
+                            "--accounts", str(worlds["b"]["accounts"]), "--keyring", str(kr), "--out", str(m2)])
+    assert r.exit_code == 0, r.output
+    assert sorted(pq.read_table(m2).column("account_id").to_pylist()) == \
+        sorted(pq.read_table(m).column("account_id").to_pylist())
+    r = runner.invoke(app, ["intel", "match", "--state", str(tmp_path / "state"), "--events", str(log), "--map", "anthropic",
+                            "--keyring", str(kr), "--out", str(tmp_path / "none.parquet")])
+    assert r.exit_code == 2 and "right --map" in r.output
     r = runner.invoke(app, ["intel", "decide", str(m)])
     assert r.exit_code == 0 and "review" in r.stdout and "throttle" not in r.stdout
 

@@ -25,7 +25,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, out, settings_from
+from distillguard.cli._common import ConfigOpt, MapOpt, SetOpt, console, friendly_errors, out, settings_from
 from distillguard.errors import InputError
 
 
@@ -38,6 +38,23 @@ def _need(value: Any, name: str, cfg: dict[str, Any], key: str) -> Any:
     if v is None:
         raise typer.BadParameter(f"{name} is required (or set intel.{key} in the config)")
     return v
+
+
+def _canonical(spec: str | Path, kind: str, mapping: Optional[str], tmp: Path) -> str | Path:
+    """Canonical Parquet for ``spec``: itself, or, with a mapping, the provider's own logs
+    validated and translated as ``scan --map`` does (rows it cannot use are reported)."""
+    if mapping is None:
+        return spec
+    from distillguard.ingest.load import ingest
+
+    rep = ingest(str(spec), kind, tmp / kind, mapping=mapping)
+    if rep.used == 0:
+        raise InputError(f"no usable {kind} rows through mapping {mapping!r}", source=str(spec))
+    if rep.quarantined:
+        why = ", ".join(f"{r} ({n:,})" for r, n in rep.reasons.most_common(3))
+        console.print(f"[yellow]{rep.quarantined:,} of {rep.read:,} {kind} row(s) left out[/] reading "
+                      f"{escape(str(spec))} through {escape(mapping)}: {escape(why)}")
+    return tmp / kind
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -389,13 +406,18 @@ def register(app: typer.Typer) -> None:
                   keyring: Optional[Path] = typer.Option(None, "--keyring"),
                   out_path: Path = typer.Option(..., "--out", help="matches.parquet to write."),
                   threshold: float = typer.Option(0.2, help="Template sketch similarity needed to match."),
-                  oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt,
+                  oprf: Optional[str] = OprfOpt, user: Optional[str] = UserOpt, map_: Optional[str] = MapOpt,
+                  accounts_map: Optional[str] = typer.Option(None, "--accounts-map", help="Mapping (profile or TOML) "
+                                                             "for an accounts table in your own format."),
                   config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         """Match pulled indicators against your accounts and events -> matches.parquet.
 
+        --events/--accounts are canonical Parquet, or your own logs read through --map /
+        --accounts-map (docs/mappings.md), validated as scan validates them.
         OPRF-token indicators (emails, cards, IPs, subnets) match only with --oprf: your own
         values are evaluated blind by the key holder, one evaluation per distinct value.
         """
+        import tempfile
         from distillguard.intel.artefacts import connect
         from distillguard.intel.hashing import load_keyring
         from distillguard.intel.match import match, write_matches
@@ -404,11 +426,15 @@ def register(app: typer.Typer) -> None:
         cfg = _intel_cfg(config, set_)
         st_dir = Path(_need(state, "--state", cfg, "state"))
         store = IntelStore(st_dir)
-        con = connect(_need(events, "--events", cfg, "events"), accounts or cfg.get("accounts"))
         client = _oprf_client(oprf, user, cfg, cache=st_dir / "oprf-cache.sqlite")
         try:
-            t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
-                      sketch_threshold=threshold, oprf=client)
+            with tempfile.TemporaryDirectory(prefix="dg-intel-") as tmp:
+                ev = _canonical(_need(events, "--events", cfg, "events"), "events", map_, Path(tmp))
+                acc = accounts or cfg.get("accounts")
+                con = connect(ev, _canonical(acc, "accounts", accounts_map, Path(tmp)) if acc else None)
+                t = match(store.indicators(), con, load_keyring(_need(keyring, "--keyring", cfg, "keyring")),
+                          sketch_threshold=threshold, oprf=client)
+                con.close()
         finally:
             if client is not None:
                 client.close()
