@@ -64,9 +64,11 @@ class Console:
         self.srv = ThreadedServer(create_app(store, cfg, deliver_every_s=0.2), log_level="error", loop="asyncio",
                                   http="h11")
         self.url = self.srv.url
+        self.clients: list[httpx.Client] = []
 
     def client(self, user: str | None = None) -> httpx.Client:
         c = httpx.Client(base_url=self.url, timeout=20, follow_redirects=False)
+        self.clients.append(c)
         if user:
             r = c.get("/login")
             pre = re.search(r'name="csrf" value="([^"]+)"', r.text)
@@ -83,6 +85,8 @@ class Console:
         return m.group(1)
 
     def stop(self) -> None:
+        for c in self.clients:
+            c.close()
         self.srv.stop()
 
 

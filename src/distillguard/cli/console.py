@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
             pw = typer.prompt(f"password for {name} (at least {MIN_PASSWORD} characters)", hide_input=True,
                               confirmation_prompt=True)
         u = add_user(_store(db, config, set_), name, role, pw)
-        console.print(f"[green]user {u.name}[/] ({u.role}) ready; their old sessions, if any, were closed")
+        console.print(f"[green]user {u.name}[/] ({u.role}) ready; their old sessions, if any, were closed", soft_wrap=True)
 
     @user_app.command("list")
     @friendly_errors
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
         from distillguard.console.auth import users
 
         for n, r, disabled in users(_store(db, config, set_, must_exist=True)):
-            out.print(f"{n}\t{r}" + ("\tdisabled" if disabled else ""))
+            typer.echo(f"{n}\t{r}" + ("\tdisabled" if disabled else ""))
 
     @cons.command("labels")
     @friendly_errors
@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
         pq.write_table(t, out_path)
         pos = sum(1 for x in t.column("label").to_pylist() if x == "distillation")
         console.print(f"[green]labels:[/] {out_path}: {t.num_rows} account(s), {pos} distillation, "
-                      f"{t.num_rows - pos} benign")
+                      f"{t.num_rows - pos} benign", soft_wrap=True)
 
     @log_app.command("export")
     @friendly_errors
@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
         with store.lock:
             activity.verify(store.con)
             rep = activity.export_jsonl(store.con, out_path)
-        console.print(f"[green]exported[/] {rep.entries} activities to {out_path}; head {rep.head}")
+        console.print(f"[green]exported[/] {rep.entries} activities to {out_path}; head {rep.head}", soft_wrap=True)
 
     @log_app.command("verify")
     @friendly_errors
@@ -211,4 +211,4 @@ def register(app: typer.Typer) -> None:
             store = _store(db, config, set_, must_exist=True)
             with store.lock:
                 rep = activity.verify(store.con, expect_head=head)
-        console.print(f"[green]activity log intact:[/] {rep.entries} activities, head {rep.head}")
+        console.print(f"[green]activity log intact:[/] {rep.entries} activities, head {rep.head}", soft_wrap=True)

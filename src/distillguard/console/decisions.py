@@ -131,6 +131,8 @@ def _act(db: sqlite3.Connection, cfg: Settings, case_id: int, action: str, user:
         who = (assignee or user.name).strip()
         if not who:
             raise InputError("assign needs a user name")
+        if db.execute("SELECT 1 FROM users WHERE name=? AND disabled=0", (who,)).fetchone() is None:
+            raise InputError(f"no console user named {who!r} to assign to")
         new = "in_review" if status in ("open", "reopened") else status
         db.execute("UPDATE cases SET assignee=? WHERE id=?", (who, case_id))
     data: dict[str, Any] = {}
