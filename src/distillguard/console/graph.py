@@ -110,7 +110,9 @@ def svg(g: CampaignGraph) -> str:
         label = f"{FACT_NAMES.get(k, k)}: {v} — held by {n} members"
         parts.append(f'<g class="fact"><title>{escape(label)}</title>'
                      f'<rect x="{x - 6:.1f}" y="{y - 6:.1f}" width="12" height="12" fill="#f2b134" stroke="#7a5500"/>'
-                     f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-size="10">{escape(_short(v))} ({n})</text></g>')
+                     + (f'<text x="{x - 9:.1f}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
+                        if x > W - 190 else f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-size="10">')
+                     + f'{escape(_short(v))} ({n})</text></g>')
     for i, grp in enumerate(g.groups):
         x, y = g.positions[f"g:{i}"]
         r = 5 + 3.2 * math.sqrt(len(grp.members))

@@ -34,11 +34,9 @@ TACTICS: dict[str, str] = {
 }
 """ATLAS tactic names for the tactics of :data:`distillguard.atlas.TECHNIQUES` (ATLAS 5.6)."""
 
-TIES = {"identity": "shared identities (cards, e-mail patterns, sign-up bursts)",
-        "network": "shared networks (IPs, subnets)",
-        "client": "a shared rare client string",
-        "template": "shared prompt templates",
-        "sync": "synchronised activity"}
+TIES = {"identity": "identities (cards, e-mails)", "network": "networks (IPs, subnets)",
+        "client": "a rare client string", "template": "prompt templates", "sync": "synchronised activity"}
+"""What most ties a campaign together (the queue's campaign type), in a few words."""
 
 FACT_NAMES = {"card": "payment card", "email_domain": "e-mail domain", "signup_net": "sign-up network",
               "network": "request network", "client": "client string"}
