@@ -154,6 +154,7 @@ def test_decisions_reach_the_guard(console_with_guard: tuple[Console, str], stor
     assert after["action"] == "block" and any("confirmed" in r for r in after["reasons"])
     page = rev.get(f"/cases/{solo}").text
     assert "guard feedback: 1 delivered, 0 pending" in page
+    assert re.search(r"<td>acme-solo</td><td>block</td><td>confirmed</td>", page)   # the guard's live view
     # reopen lifts the override: the guard decides from live evidence again
     assert _act(rev, solo, "reopen", reason="customer appeal upheld").status_code == 303
     assert guard_account(guard, world.SOLO)["override"] is None

@@ -275,3 +275,18 @@ def test_passwords_are_hashed_and_checked(store: CaseStore) -> None:
         auth.add_user(store, "x", "analyst", "short")
     with pytest.raises(InputError, match="role"):
         auth.add_user(store, "x", "admin", "long enough password")
+
+
+def test_allowlisted_accounts_are_not_queued_again(store: CaseStore, acme: dict[str, Path], tmp_path: Path) -> None:
+    """The customer's own bots, allowlisted once, do not come back as open cases from a later scan."""
+    import shutil
+
+    decisions.act(store, _cfg(tmp_path), case_id(store, world.WATCH), "allowlist", REV, reason="their uptime probe")
+    later = tmp_path / "later-findings"
+    shutil.copytree(acme["findings"], later)       # a later scan flags the same accounts again
+    rep = import_findings(store, later)
+    assert rep.new == 5 and rep.allowlisted == 1
+    again = [c for c in store.queue(QueueFilter(status="all", q=world.WATCH))[1] if c.source_path == str(later.resolve())]
+    assert len(again) == 1 and again[0].status == "dismissed" and again[0].decision == "allowlist"
+    assert [a["actor"] for a in activity.rows(store.con, again[0].id)] == ["import", "import"]
+    assert len(metrics.outcomes(store).decision_s) == 1      # the automatic closure is not a human decision

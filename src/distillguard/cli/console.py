@@ -54,6 +54,8 @@ def _import(store: Any, findings: list[Path], intel: Optional[str]) -> None:
         extra = [] if rep.with_events else ["no events found: no prompts or timelines"]
         if not rep.with_accounts:
             extra.append("no accounts table: no card or e-mail facts")
+        if rep.allowlisted:
+            extra.insert(0, f"{rep.allowlisted} new case(s) closed at once: their accounts are allowlisted")
         console.print(f"[green]imported[/] {f}: {rep.new} new case(s), {rep.updated} refreshed"
                       + (f" (provider {rep.provider})" if rep.provider else "")
                       + (f" — {'; '.join(extra)}" if extra else ""), soft_wrap=True)

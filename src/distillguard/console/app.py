@@ -18,7 +18,9 @@ import secrets
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
+
+import httpx
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -36,6 +38,7 @@ COOKIE = "dg_console"
 PRE_COOKIE = "dg_console_login"
 MAX_FORM = 64 * 1024
 PAGE = 100
+GUARD_VIEW = 5   # members whose live guard state a case page shows
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 ACTION_LABELS = {"assign": "Assign", "note": "Add note", "escalate": "Escalate", "confirm": "Confirm",
@@ -269,9 +272,32 @@ def create_app(store: CaseStore, cfg: decisions.Settings, *, session_hours: floa
         g_rows = store.query("SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL), count(*) FILTER (WHERE "
                              "delivered_at IS NULL), max(error) FROM guard_outbox WHERE case_id=?", (case_id,))
         ctx["guard"] = {"delivered": g_rows[0][0], "pending": g_rows[0][1], "error": g_rows[0][2]}
+        ctx["guard_now"] = guard_view([a for a, _, _ in members[:GUARD_VIEW]])
         sh = store.query("SELECT indicator_id, retracted_at FROM shared WHERE case_id=?", (case_id,))
         ctx["shared"], ctx["retracted"] = sh, any(r[1] for r in sh)
         return render("case.html", s, **ctx)
+
+    def guard_view(accounts: list[str]) -> list[dict[str, Any]]:
+        """What the guard does with these accounts right now (GET /v1/accounts/{id}); [] without a guard.
+
+        Read with a short timeout: a slow or absent guard must not slow the case page down."""
+        if not cfg.guard_url or not accounts:
+            return []
+        out: list[dict[str, Any]] = []
+        try:
+            with httpx.Client(base_url=cfg.guard_url.rstrip("/"), timeout=0.5) as client:
+                for a in accounts:
+                    r = client.get(f"/v1/accounts/{quote(a, safe='')}")
+                    if r.status_code == 404:
+                        out.append({"account_id": a, "action": "never seen", "override": None, "score": None})
+                    elif r.status_code == 200:
+                        d = r.json()
+                        out.append({"account_id": a, "action": d.get("action"), "override": d.get("override"),
+                                    "score": d.get("score")})
+        except httpx.HTTPError as e:
+            out.append({"account_id": "", "action": f"guard unreachable ({type(e).__name__})", "override": None,
+                        "score": None})
+        return out
 
     def _history(case_id: int) -> list[dict[str, Any]]:
         with store.lock:

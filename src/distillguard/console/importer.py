@@ -42,6 +42,7 @@ class ImportReport:
     updated: int = 0
     with_events: bool = False
     with_accounts: bool = False
+    allowlisted: int = 0   # new cases closed at once: all their accounts were allowlisted before
 
 
 def network_of(ip: str | None) -> str | None:
@@ -190,6 +191,19 @@ def _upsert(con: Any, source_id: int, kind: str, ref: str, fields: dict[str, Any
         activity.append(con, actor="import", type="queue", case_id=case_id, status_to="open",
                         reason=f"{kind} {ref} from the findings", data={"score": fields["score"], "size": fields["size"]})
         report.new += 1
+        ids = [a for a, _, _ in members]
+        listed = con.execute(f"SELECT DISTINCT case_id FROM allowlist WHERE account_id IN ({','.join('?' * len(ids))})",
+                             ids).fetchall() if ids else []
+        n_listed = con.execute(f"SELECT count(*) FROM allowlist WHERE account_id IN ({','.join('?' * len(ids))})",
+                               ids).fetchone()[0] if ids else 0
+        if ids and n_listed == len(ids):
+            # the customer's own bots, allowlisted on an earlier case: never queued again
+            con.execute("UPDATE cases SET status='dismissed', decision='allowlist', decided_at=?, triaged_at=? "
+                        "WHERE id=?", (now, now, case_id))
+            activity.append(con, actor="import", type="allowlist", case_id=case_id, status_from="open",
+                            status_to="dismissed", reason="every account is on the allowlist (case "
+                            + ", ".join(f"#{r[0]}" for r in listed) + ")")
+            report.allowlisted += 1
     else:
         case_id = int(row[0])
         con.execute(f"UPDATE cases SET {', '.join(c + '=?' for c in cols)}, updated_at=? WHERE id=?",

@@ -67,8 +67,8 @@ def outcomes(store: CaseStore) -> Outcomes:
         if typ == "queue":
             queued.setdefault(cid, ts)
             continue
-        if typ in ("share", "retract"):
-            continue
+        if typ in ("share", "retract") or actor == "import":
+            continue   # not a human triage step (intel export, or the allowlist applied at import)
         triaged.setdefault(cid, ts)
         if typ in DECISIONS:
             decided.setdefault(cid, ts)
