@@ -97,7 +97,11 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from distillguard.console import auth
-        from distillguard.console.app import create_app
+
+        try:
+            from distillguard.console.app import create_app
+        except ImportError as e:
+            raise InputError(f"{auth.EXTRA_HINT} ({e})") from None
         from distillguard.console.decisions import Settings as Where
 
         s = settings_from(config, set_)

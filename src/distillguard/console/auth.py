@@ -20,17 +20,27 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from functools import lru_cache
+from typing import Any
 
 from distillguard.console.store import ROLES, CaseStore
 from distillguard.errors import InputError
 
 MIN_PASSWORD = 12
-_HASHER = PasswordHasher()
-# verifying against a fixed dummy hash when the user does not exist keeps the timing of
-# "no such user" and "wrong password" alike
-_DUMMY = _HASHER.hash("distillguard-console-dummy-password")
+EXTRA_HINT = "the console needs its extra: pip install 'distillguard[console]'"
+
+
+@lru_cache(maxsize=1)
+def _argon2() -> tuple[Any, str]:
+    """The Argon2id hasher and a dummy hash (verifying against it when the user does not exist
+    keeps the timing of "no such user" and "wrong password" alike). Imported on first use, so
+    the case store, labels and ``intel export --cases`` work without the console extra."""
+    try:
+        from argon2 import PasswordHasher
+    except ImportError as e:  # pragma: no cover - the test extra installs it
+        raise InputError(EXTRA_HINT) from e
+    h = PasswordHasher()
+    return h, h.hash("distillguard-console-dummy-password")
 
 DECIDE = ("reviewer",)
 TRIAGE = ("analyst", "reviewer")
@@ -65,7 +75,7 @@ def add_user(store: CaseStore, name: str, role: str, password: str) -> User:
     with store.tx() as db:
         db.execute("INSERT INTO users (name, role, pw_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO "
                    "UPDATE SET role=excluded.role, pw_hash=excluded.pw_hash, disabled=0",
-                   (name, role, _HASHER.hash(password), datetime.now(timezone.utc).isoformat()))
+                   (name, role, _argon2()[0].hash(password), datetime.now(timezone.utc).isoformat()))
         db.execute("DELETE FROM sessions WHERE user=?", (name,))
     return User(name, role)
 
@@ -76,17 +86,20 @@ def users(store: CaseStore) -> list[tuple[str, str, bool]]:
 
 def authenticate(store: CaseStore, name: str, password: str) -> User | None:
     """The user if the password is right (Argon2 verify), else None."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    hasher, dummy = _argon2()
     rows = store.query("SELECT name, role, pw_hash FROM users WHERE name=? AND disabled=0", (name,))
     if not rows:
         try:
-            _HASHER.verify(_DUMMY, password + "x")
+            hasher.verify(dummy, password + "x")
         except VerificationError:
             pass
         return None
     n, role, h = rows[0]
     try:
-        _HASHER.verify(h, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        hasher.verify(h, password)
+    except (VerificationError, InvalidHashError):
         return None
     return User(str(n), str(role))
 
