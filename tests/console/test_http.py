@@ -272,3 +272,27 @@ def test_cli_users_import_labels_log(tmp_path: Path, acme: dict[str, Path], monk
     r = runner.invoke(cli, ["console", "labels", "--db", str(tmp_path / "missing.sqlite"), "--out", "x.parquet"])
     assert r.exit_code == 2 and "no case store" in r.output
     assert "findings" in runner.invoke(cli, ["console", "serve", "--help"]).output.lower()
+
+
+def test_console_command_serves(tmp_path: Path, acme: dict[str, Path]) -> None:
+    """`distillguard console FINDINGS --db DB --port P` imports and serves (a real subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    from distillguard.testing.server import free_port, wait_until_healthy
+
+    port = free_port()
+    db = tmp_path / "served.sqlite"
+    p = subprocess.Popen([sys.executable, "-c", "from distillguard.cli import main; main()", "console",
+                          str(acme["findings"]), "--db", str(db), "--port", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert wait_until_healthy(f"http://127.0.0.1:{port}"), "console did not start"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["cases"] == 5
+        r = httpx.get(f"http://127.0.0.1:{port}/cases")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=20)
+    assert b"no console user yet" in err and b"5 new case(s)" in err
