@@ -113,6 +113,9 @@ def test_triage_confirm_batch_undo_in_chromium(console_with_guard: tuple[Console
                        for a in (world.SOLO, world.WATCH, world.XSS_ACCOUNT))
             assert guard_account(guard, world.SOLO)["override"] is None
 
+            page.goto(console.url + "/batches")
+            assert page.locator("table tbody tr").count() == 1
+            page.screenshot(path=str(shots / "batches.png"), full_page=True)
             page.goto(console.url + "/outcomes")
             assert page.locator("#by-status").is_visible()
             page.screenshot(path=str(shots / "outcomes.png"), full_page=True)

@@ -296,3 +296,25 @@ def test_console_command_serves(tmp_path: Path, acme: dict[str, Path]) -> None:
         p.terminate()
         _, err = p.communicate(timeout=20)
     assert b"no console user yet" in err and b"5 new case(s)" in err
+
+
+def test_intel_matches_on_the_case_page(console: Console, store: CaseStore, tmp_path: Path,
+                                        acme: dict[str, Path]) -> None:
+    """Intel from other members shows on the case with its corroboration; its text is escaped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from distillguard.console.importer import import_findings
+
+    m = tmp_path / "matches.parquet"
+    pq.write_table(pa.table({
+        "account_id": [world.ATTACKERS[1], world.USERS[0]], "indicator_id": ["indicator--1", "indicator--2"],
+        "kind": ["payment", "ip"], "confidence": [80, 20], "corroboration": [2.4, 0.5],
+        "category": ["confirmed", "confirmed"], "revoked": [False, True], "disputed": [False, False],
+        "source_org": ["provider-b", "provider-c"], "evidence": [f"card shared by provider-b {world.XSS}", "ip"]}), m)
+    import_findings(store, acme["findings"], m)
+    page = console.client("rev").get(f"/cases/{case_id(store, 'c1')}").text
+    table = page.split('id="intel"')[1].split("</table>")[0]
+    assert "indicator--1" in table and "provider-b" in table and "2.40 org(s)" in table
+    assert "indicator--2" not in table                 # a customer outside the case
+    assert "<script>alert" not in page and "card shared by provider-b &lt;script&gt;" in table
