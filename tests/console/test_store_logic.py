@@ -207,6 +207,7 @@ def test_labels_follow_latest_decision(store: CaseStore, tmp_path: Path) -> None
 
     pq.write_table(t, p)
     assert _read_labels(p).num_rows == 6   # what `distillguard train --labels` reads
+    assert _read_labels(Path(store.path)).num_rows == 6   # or the case store itself
 
 
 def test_outcome_metrics_and_prometheus(store: CaseStore, tmp_path: Path) -> None:
