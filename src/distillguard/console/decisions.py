@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,12 +272,22 @@ def undo_batch(store: CaseStore, cfg: Settings, batch_id: str, user: User, reaso
 
 
 # ---------------------------------------------------------------------------- the guard
+_DELIVERY = threading.Lock()
+
+
 def deliver(store: CaseStore, cfg: Settings, limit: int = 5000, timeout_s: float = 3.0) -> tuple[int, int]:
     """Send pending feedback to the guard, oldest first; returns (delivered, failed).
 
-    Stops at the first transport error (the guard is down: the rest stays queued)."""
+    Stops at the first transport error (the guard is down: the rest stays queued). One
+    delivery at a time (the request that made a decision and the background retry may both
+    call this): the second waits, then sends only what is still pending, so each row goes once."""
     if not cfg.guard_url:
         return 0, 0
+    with _DELIVERY:
+        return _deliver(store, cfg, limit, timeout_s)
+
+
+def _deliver(store: CaseStore, cfg: Settings, limit: int, timeout_s: float) -> tuple[int, int]:
     rows = store.query("SELECT id, account_id, verdict, analyst, note FROM guard_outbox WHERE delivered_at IS NULL "
                        "ORDER BY id LIMIT ?", (limit,))
     if not rows:
