@@ -58,6 +58,12 @@ def test_login(console: Console) -> None:
     assert c.get("/cases").status_code == 200
     assert c.post("/logout", data={"csrf": Console.csrf(c)}).status_code == 303
     assert c.get("/cases").status_code == 303
+    # guessing: five wrong passwords lock the name out for ten minutes, even with the right one
+    for _ in range(5):
+        pre = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+        assert c.post("/login", data={"csrf": pre, "user": "ana", "password": "guess guess guess"}).status_code == 401
+    pre = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+    assert c.post("/login", data={"csrf": pre, "user": "ana", "password": PASSWORD}).status_code == 429
 
 
 def test_csrf(console: Console, store: CaseStore) -> None:

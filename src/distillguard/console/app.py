@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -39,6 +40,7 @@ PRE_COOKIE = "dg_console_login"
 MAX_FORM = 64 * 1024
 PAGE = 100
 GUARD_VIEW = 5   # members whose live guard state a case page shows
+MAX_FAILURES, LOCKOUT_S = 5, 600   # failed logins per user name within LOCKOUT_S before refusing
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 ACTION_LABELS = {"assign": "Assign", "note": "Add note", "escalate": "Escalate", "confirm": "Confirm",
@@ -164,19 +166,29 @@ def create_app(store: CaseStore, cfg: decisions.Settings, *, session_hours: floa
         resp.set_cookie(PRE_COOKIE, pre, httponly=True, samesite="strict", secure=secure_cookies, max_age=1800)
         return resp
 
+    failures: dict[str, list[float]] = {}
+
     @app.post("/login")
     async def login(request: Request) -> Response:
         f = await form(request)
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or not auth.secrets_equal(pre, f.get("csrf", "")):
             raise HTTPError(403, "missing or wrong CSRF token: reload the login page")
-        user = await run_in_threadpool(auth.authenticate, store, f.get("user", "").strip(), f.get("password", ""))
+        name = f.get("user", "").strip()
+        now = time.monotonic()
+        recent = [t for t in failures.get(name, []) if now - t < LOCKOUT_S]
+        failures[name] = recent
+        if len(recent) >= MAX_FAILURES:
+            raise HTTPError(429, f"too many failed logins for this user: wait {LOCKOUT_S // 60} minutes")
+        user = await run_in_threadpool(auth.authenticate, store, name, f.get("password", ""))
         if user is None:
+            recent.append(now)
             pre2 = secrets.token_urlsafe(24)
             resp = render("login.html", None, code=401, pre=pre2, next=f.get("next", "/cases"),
                           error="wrong user name or password")
             resp.set_cookie(PRE_COOKIE, pre2, httponly=True, samesite="strict", secure=secure_cookies, max_age=1800)
             return resp
+        failures.pop(name, None)
         token = auth.open_session(store, user, session_hours)
         nxt = f.get("next", "/cases")
         resp = headers(RedirectResponse(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/cases",
