@@ -18,7 +18,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, out, settings_from
+from distillguard.cli._common import ConfigOpt, SetOpt, console, friendly_errors, settings_from
 from distillguard.errors import InputError
 
 PASSWORD_ENV = "DISTILLGUARD_CONSOLE_PASSWORD"

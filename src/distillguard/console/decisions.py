@@ -25,7 +25,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class Settings:
     guard_url: str | None = None
     guard_token: str | None = None
     retractions_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _clean(text: str | None, what: str) -> str | None:
