@@ -135,6 +135,25 @@ class IntelConfig(_Section):
     trust: IntelTrustConfig = Field(default_factory=IntelTrustConfig)
 
 
+class ConsoleConfig(_Section):
+    """`distillguard console`, the analyst console (docs/console.md)."""
+
+    db: str = Field("cases.sqlite", description="SQLite case store (cases, users, sessions, the activity log)")
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8708, ge=0, le=65535, description="TCP port")
+    url: str | None = Field(None, description="the console's address as analysts reach it (e.g. "
+                            "http://127.0.0.1:8708); when set, report.html links each campaign and account to its case")
+    guard_url: str | None = Field(None, description="the guard (`distillguard serve`) that receives decisions as "
+                                  "feedback; unset: decisions stay in the console")
+    guard_token: str | None = Field(None, min_length=16, description="the guard's service.admin_token for "
+                                    "POST /v1/feedback (also $DISTILLGUARD_ADMIN_TOKEN)")
+    intel_matches: str | None = Field(None, description="intel matches.parquet shown on case pages")
+    retractions_dir: str | None = Field(None, description="where dismissing a shared case writes its retraction "
+                                        "bundle (default: beside the case store)")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="how long a login lasts")
+    secure_cookies: bool = Field(False, description="mark cookies Secure (set when the console is served over HTTPS)")
+
+
 HubConfig = HubSettings
 """The ``[hub]`` section is the hub's own typed settings (distillguard.hub.settings)."""
 
@@ -148,6 +167,7 @@ class Settings(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
     hub: HubSettings = Field(default_factory=HubSettings)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

@@ -22,3 +22,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         base = json.loads(Path(runs["rate_limit"]["evaluation"]).read_text())
         assert ours["roc_auc"] > base["roc_auc"], provider
         assert ours["at_flag"]["benign_fpr"] <= 0.02, provider
+    # the demo ends with the console command that opens its cases; that command's findings import
+    lines = [ln.strip() for ln in r.output.splitlines() if ln.strip()]
+    cmd = lines[-1].split("#")[0].split()
+    assert cmd[:2] == ["distillguard", "console"] and "--db" in cmd, lines[-3:]
+    folders = cmd[2:cmd.index("--db")]
+    assert sorted(Path(f).parent.name for f in folders) == ["alpha", "beta"]
+    r2 = CliRunner().invoke(app, ["console", "import", *folders, "--db", str(tmp_path / "cases.sqlite")])
+    assert r2.exit_code == 0 and "new case(s)" in r2.output, r2.output

@@ -23,6 +23,7 @@ app = typer.Typer(
 # Each module defines register(app). Order = order in --help.
 COMMAND_MODULES = ["demo", "simulate", "validate", "scan", "evaluate", "report", "corpus", "train", "intel", "hub", "serve", "replay"]
 COMMAND_MODULES += ["provenance"]
+COMMAND_MODULES += ["console"]
 
 
 def _version(value: bool) -> None:

@@ -1,7 +1,8 @@
 """`distillguard intel`: share what you confirmed, use what others shared (docs/intel.md).
 
     intel keygen --out keyring.toml                       a consortium key (share out of band)
-    intel export FINDINGS --confirmed FILE --events E --accounts A --keyring K --org ORG --out BUNDLE
+    intel export FINDINGS --cases cases.sqlite --events E --accounts A --keyring K --org ORG --out BUNDLE
+                                                          (or --confirmed FILE: campaign ids, one a line)
     intel check BUNDLE                                    policy guard + OASIS validator
     intel push BUNDLE --url COLLECTION_URL --audit DIR    policy, validate, send, audit
     intel pull --url COLLECTION_URL --state DIR           incremental, retractions reported
@@ -242,7 +243,11 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def export(
         findings: Path = typer.Argument(..., help="Findings folder (accounts.parquet + campaigns.json)."),
-        confirmed: Path = typer.Option(..., "--confirmed", help="Campaign ids the analyst confirmed (lines or JSON list)."),
+        confirmed: Optional[Path] = typer.Option(None, "--confirmed", help="Campaign ids the analyst confirmed (lines "
+                                                 "or JSON list); kept for compatibility, prefer --cases."),
+        cases: Optional[Path] = typer.Option(None, "--cases", help="The analyst console's case store (cases.sqlite): "
+                                             "exactly the campaigns confirmed there are shared, and the console "
+                                             "remembers what was shared so a later dismissal writes a retraction."),
         out_path: Path = typer.Option(..., "--out", help="Bundle JSON to write."),
         events: Optional[Path] = typer.Option(None, "--events", help="Canonical events (Parquet file or folder)."),
         accounts: Optional[Path] = typer.Option(None, "--accounts", help="Canonical accounts (Parquet)."),
@@ -280,7 +285,24 @@ def register(app: typer.Typer) -> None:
         key_file = id_key or cfg.get("id_key")
         if key_file:
             opts.id_key = _id_key(Path(key_file))
-        bundle, rep = export_campaigns(findings, read_confirmed(confirmed), _need(events, "--events", cfg, "events"),
+        if (confirmed is None) == (cases is None):
+            raise typer.BadParameter("give the confirmed campaigns with --cases cases.sqlite (the console) "
+                                     "or --confirmed FILE, not both")
+        store = None
+        if cases is not None:
+            from distillguard.console.decisions import confirmed_campaigns
+            from distillguard.console.store import CaseStore
+
+            if not cases.exists():
+                raise InputError("no console case store here", source=str(cases))
+            store = CaseStore(cases)
+            chosen = confirmed_campaigns(store, findings)
+            if not chosen:
+                raise InputError("no campaign of these findings is confirmed in the console: nothing to share",
+                                 source=str(cases))
+        else:
+            chosen = read_confirmed(confirmed)  # type: ignore[arg-type]
+        bundle, rep = export_campaigns(findings, chosen, _need(events, "--events", cfg, "events"),
                                        accounts or cfg.get("accounts"),
                                        load_keyring(_need(keyring, "--keyring", cfg, "keyring")), opts, pol,
                                        oprf=_oprf_client(oprf, user, cfg),
@@ -310,6 +332,13 @@ def register(app: typer.Typer) -> None:
             console.print("[red]this bundle would be refused; fix the policy or the findings[/]")
             raise typer.Exit(2)
         console.print(f"policy {pol.name} v{pol.version}: OK; OASIS validator: no errors ({rep.stix_warnings} warning(s))")
+        if store is not None:
+            from distillguard.console.decisions import record_share
+            from distillguard.intel.stix import stable_id
+
+            stix_ids = {cid: stable_id("campaign", opts.org, cid, key=opts.id_key) for cid in chosen}
+            n = record_share(store, findings, bundle, out_path, stix_ids)
+            console.print(f"console: {n} case(s) marked shared (dismissing one now writes a retraction)")
 
     @intel.command("check")
     @friendly_errors

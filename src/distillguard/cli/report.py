@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
         map_: Optional[str] = typer.Option(None, "--map", "-m", help="Mapping for --events in a provider's own "
                                            "format (profile name or TOML file; see docs/mappings.md)."),
         encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of --events / --accounts."),
+        console_url: Optional[str] = typer.Option(None, "--console-url", help="The analyst console's address "
+                                                  "(e.g. http://127.0.0.1:8708): each campaign and account links to "
+                                                  "its case there (setting console.url for scan)."),
     ) -> None:
         """Write report.html: summary, score distribution, ranked campaigns with account graph and
         timeline, per-account evidence with example prompts, and the MITRE ATLAS mapping."""
@@ -124,7 +127,8 @@ def register(app: typer.Typer) -> None:
                         _view(con, "events", ev_spec, "events", Path(tmp) / "events", ev_map, ev_cfg)
                     if acc_spec:
                         _view(con, "accounts", acc_spec, "accounts", Path(tmp) / "accounts", acc_map, acc_cfg)
-                    path = write_report(f, con if ev_spec or acc_spec else None, dest, lab, signals=signals)
+                    path = write_report(f, con if ev_spec or acc_spec else None, dest, lab, signals=signals,
+                                        console_url=console_url)
                     bar.update(task, completed=1, total=1)
             finally:
                 con.close()

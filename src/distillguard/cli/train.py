@@ -16,6 +16,15 @@ def _read_labels(path: Path):  # type: ignore[no-untyped-def]
 
     if not path.exists():
         raise InputError("labels file not found", source=str(path))
+    if path.suffix in (".sqlite", ".sqlite3", ".db"):
+        # the analyst console's case store: its confirmed and dismissed cases are the labels
+        from distillguard.console.decisions import labels
+        from distillguard.console.store import CaseStore
+
+        t = labels(CaseStore(path))
+        if t.num_rows == 0:
+            raise InputError("no decided case in this console case store yet", source=str(path))
+        return t
     if path.is_dir():
         path = path / "labels.parquet"
     try:
@@ -38,7 +47,8 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def train(
         findings: list[Path] = typer.Option(..., "--findings", help="Findings folder(s) written by scan (repeatable)."),
-        labels: Path = typer.Option(..., "--labels", help="Labels (parquet or jsonl; account_id, label)."),
+        labels: Path = typer.Option(..., "--labels", help="Labels (parquet or jsonl; account_id, label), or the "
+                                    "analyst console's cases.sqlite (confirmed → distillation, dismissed → benign)."),
         out: Path = typer.Option(..., "--out", "-o", help="Model file to write (use with scan --model)."),
         seed: int = typer.Option(0, help="Random seed."),
     ) -> None:

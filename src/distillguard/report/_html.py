@@ -178,8 +178,18 @@ def campaign_table(campaigns: list[Campaign], total: int, truth_of: dict[str, st
     return table(head, rows, num={0, 2, 3, 4}) + note
 
 
+def console_link(console_url: str | None, ref: str | None, provider: str | None = None) -> str:
+    """A link to the case holding ``ref`` (campaign or account id) in the analyst console, or ''."""
+    if not console_url or not ref or not console_url.startswith(("http://", "https://")):
+        return ""
+    from urllib.parse import urlencode
+
+    q = {"ref": ref, **({"provider": provider} if provider else {})}
+    return f' <a class="console" href="{e(console_url.rstrip("/") + "/find?" + urlencode(q))}">open the case in the console</a>'
+
+
 def campaign_card(c: Campaign, rank: int, graph_div: str, timeline_div: str,
-                  members: list[list[str]], member_head: list[str]) -> str:
+                  members: list[list[str]], member_head: list[str], console_url: str | None = None) -> str:
     sigs = sorted((c.signals or {}).items(), key=lambda kv: -kv[1])
     sig_html = " ".join(
         f'<span class="tag"><span class="sig">{e(k)}</span> {v:.2f} '
@@ -192,7 +202,7 @@ def campaign_card(c: Campaign, rank: int, graph_div: str, timeline_div: str,
     shown = "" if len(members) >= len(c.account_ids) else \
         f'<p class="note">Top {len(members):,} of {len(c.account_ids):,} members by score.</p>'
     return f"""<div class="campaign" id="c-{e(c.id)}">
-<h3>#{rank} · {e(c.id)}</h3>
+<h3>#{rank} · {e(c.id)}{console_link(console_url, c.id, c.provider)}</h3>
 <p>{e(c.summary) or '<span class="muted">no summary</span>'}</p>
 {facts}
 <p><b>Signals:</b> {sig_html}</p>
@@ -228,7 +238,7 @@ def _examples(v: AccountView, have_events: bool) -> str:
 
 
 def accounts_section(views: list[AccountView], total: int, with_provider: bool, with_truth: bool,
-                     have_events: bool) -> str:
+                     have_events: bool, console_url: str | None = None) -> str:
     head = ["account"] + (["provider"] if with_provider else []) + ["score", "verdict", "campaign", "first flagged"]
     if with_truth:
         head += ["truth", "persona / true campaign"]
@@ -236,7 +246,8 @@ def accounts_section(views: list[AccountView], total: int, with_provider: bool, 
     rows = []
     for v in views:
         camp = f'<a href="#c-{e(v.campaign_id)}">{e(v.campaign_id)}</a>' if v.campaign_id else "–"
-        r = [f"<code>{e(v.account_id)}</code>"] + ([e(v.provider)] if with_provider else [])
+        r = [f"<code>{e(v.account_id)}</code>{console_link(console_url, v.account_id, v.provider)}"]
+        r += [e(v.provider)] if with_provider else []
         r += [f"{v.score:.3f}", badge(v.verdict), camp, e(fmt_ts(v.first_flag_ts))]
         if with_truth:
             t = v.truth or {}

@@ -45,7 +45,7 @@ def _check_labels(labels: pa.Table | None) -> None:
 
 def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_path: Path,
                  labels: pa.Table | None = None, *, signals: pa.Table | None = None,
-                 title: str = "distillguard report") -> Path:
+                 title: str = "distillguard report", console_url: str | None = None) -> Path:
     """Write report.html for ``findings`` and return its path.
 
     ``con`` may hold an ``events`` view in the canonical schema (example prompts, campaign
@@ -53,6 +53,8 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
     domains); with None the page still renders from the findings alone. ``labels``
     (LABELS_SCHEMA) adds ground-truth columns; ``signals`` (signals.parquet rows with
     account_id, signal, score, examples) supplies the detectors' example request ids.
+    ``console_url`` (setting ``console.url``) links each campaign and account to its case in
+    the analyst console (docs/console.md).
     """
     validate_accounts(findings.accounts)
     _check_labels(labels)
@@ -109,7 +111,7 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
                 tr = truth_by_acc.get(a) or {}
                 r += [H.badge(tr.get("label")) if tr else "?", H.e(tr.get("persona"))]
             rows.append(r)
-        cards.append(H.campaign_card(c, i, g_div, t_div, rows, member_head))
+        cards.append(H.campaign_card(c, i, g_div, t_div, rows, member_head, console_url))
     camp_note = "" if len(detailed) == len(ranked) else \
         f'<p class="note">Graphs and timelines for the top {len(detailed)} campaigns.</p>'
     campaigns_html = (f'<section id="campaigns"><h2>Campaigns ({len(ranked):,})</h2>'
@@ -118,7 +120,7 @@ def write_report(findings: Findings, con: duckdb.DuckDBPyConnection | None, out_
 
     views = D.account_views(findings, con, signals, truth, with_provider_truth)
     hot_total = summary.flagged + summary.watched
-    accounts_html = H.accounts_section(views, hot_total, with_provider, bool(truth), have_events)
+    accounts_html = H.accounts_section(views, hot_total, with_provider, bool(truth), have_events, console_url)
 
     sig_names = {str(r.get("signal")) for rlist in acc.column("reasons").to_pylist() for r in (rlist or [])}
     sig_names |= {s for c in findings.campaigns for s in c.signals}

@@ -335,7 +335,7 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
     if report:
         t0 = time.perf_counter()
         say("report")
-        _report(findings, con, out, sig_long, errors)
+        _report(findings, con, out, sig_long, errors, settings.console.url)
         t["report"] = time.perf_counter() - t0
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
     return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail, blind)
@@ -380,13 +380,13 @@ def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector]
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,
-            errors: dict[str, str]) -> None:
+            errors: dict[str, str], console_url: str | None = None) -> None:
     try:
         from distillguard.report import write_report
     except ImportError as e:  # report engineer's module missing: findings are still complete
         errors["report"] = f"report unavailable: {e}"
         return
-    write_report(findings, con, out / "report.html", signals=signals)
+    write_report(findings, con, out / "report.html", signals=signals, console_url=console_url)
 
 
 def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore], settings: Settings,

@@ -249,7 +249,7 @@ class Guard:
             if (last.get("hold_until") or 0) > st.hold_until:
                 st.hold_action, st.hold_until = last["action"], last["hold_until"]
                 st.action, st.score = last["action"], last["score"] or st.score
-        st.override = stored.verdict
+        st.override = None if stored.verdict == "reopen" else stored.verdict
         return st
 
     def _evict(self) -> None:
@@ -394,7 +394,8 @@ class Guard:
         else:
             await asyncio.get_running_loop().run_in_executor(self.writer, self.store.commit, [], [rec])
         if st is not None:
-            st.override = verdict
+            # "reopen" (the console reopened the case) lifts the override: live evidence decides again
+            st.override = None if verdict == "reopen" else verdict
             st.dirty = True
             self.dirty[account_id] = st
             if verdict == "false_positive":

@@ -66,7 +66,7 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     account_id: str = Field(min_length=1, max_length=512)
-    verdict: Literal["false_positive", "confirmed"]
+    verdict: Literal["false_positive", "confirmed", "reopen"]  # reopen: lift the analyst override
     analyst: str | None = Field(None, max_length=200)
     note: str | None = Field(None, max_length=4000)
 
