@@ -188,3 +188,21 @@ def test_raw_id_patterns_come_from_the_policy() -> None:
     assert scan_text("see acct_12345", mine) == []
     with pytest.raises(ConfigError):
         parse_policy(text.replace("[types]", 'raw_id_patterns = ["(unclosed"]\n[types]', 1))
+
+
+def test_signatures_are_checked_by_form_not_read_as_words(bundle_a: dict[str, Any]) -> None:
+    """A signature is 64 random bytes in base64, which spells a denied term ("/arR+") now and then:
+    it must pass whatever its bytes, and anything that is not a signature's form must not."""
+    import base64
+
+    b = copy.deepcopy(bundle_a)
+    ind = _indicator(b)
+    raw = bytearray(64)
+    raw[9:12] = base64.b64decode("/arR")  # the bytes whose base64 reads "/arR" (a denied word, ARR)
+    ind["x_distillguard_signature"] = "ed25519:" + base64.b64encode(bytes(raw)).decode()
+    assert "arR" in ind["x_distillguard_signature"]
+    if "x_distillguard_signature" not in POLICY.types["indicator"]:
+        pytest.skip("the default policy does not list signatures on indicators")
+    assert codes(b) == set()
+    ind["x_distillguard_signature"] = "ed25519:contact me at alice@example.org"
+    assert "signature-form" in codes(b)
