@@ -43,6 +43,18 @@ class EngineConfig(_Section):
                                  "each scan unless --keep-work")
 
 
+class SparkConfig(_Section):
+    """``scan --engine spark`` (docs/scale-out.md); ignored by the default DuckDB engine."""
+
+    master: str = Field("local[2]", description="Spark master: local[N], spark://host:7077, yarn, k8s://… (--master)")
+    remote: str | None = Field(None, description="Spark Connect URL, e.g. sc://host:15002; overrides master (--remote)")
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings, e.g. "
+                                 "{\"spark.executor.memory\" = \"8g\"}")
+    shuffle_partitions: int = Field(8, gt=0, description="spark.sql.shuffle.partitions (raise on a cluster: ~2-3 per core)")
+    max_component: int = Field(100_000, gt=1, description="account-graph components larger than this are split by "
+                               "their rarest ties before Leiden")
+
+
 class DetectorConfig(_Section):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
@@ -148,6 +160,7 @@ class Settings(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
     hub: HubSettings = Field(default_factory=HubSettings)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""The account graph on Spark: attributes, edges by joins, connected components, giant splits.
+
+Equal to :mod:`distillguard.campaigns.graph` (``collect_attributes`` + ``build_graph``):
+every shared attribute value is a bucket of accounts; a bucket of up to ``clique_max``
+accounts becomes a clique (a self-join on the bucket), a larger one an expander (each member
+joined to the members 1, 2, 4, 8 … places after it), each edge weighs the value's rarity;
+per pair each kind is capped at its base weight, kinds describing one fact share a cap, and
+pairs below ``min_edge_weight`` are dropped. Never a join over all pairs of accounts.
+
+Connected components are iterative min-label propagation with pointer jumping, as
+DataFrame joins (no GraphFrames jar, no RDDs): labels only decrease, and a fixpoint is
+reached after O(diameter) rounds, fewer with the jumps. A component larger than
+``max_component`` accounts is split before community detection by keeping its rarest
+ties (the strongest edges) until every piece fits: Leiden then runs per component on one
+executor (:mod:`distillguard.spark.communities`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from distillguard.campaigns.graph import (DISPOSABLE_DOMAINS, GROUP_CAPS, GraphParams, email_shape, subnet)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def _checkpoint(df: "DataFrame") -> "DataFrame":
+    """Cut the lineage of an iterative plan (local checkpoint: no checkpoint folder needed)."""
+    return df.localCheckpoint(eager=True)
+
+
+def connected_components(edges: "DataFrame", vertices: "DataFrame | None" = None,
+                         max_rounds: int = 200) -> "DataFrame":
+    """(id, component) for every vertex; the component is its smallest vertex id.
+
+    ``edges`` has bigint columns ``src``, ``dst`` (undirected); ``vertices`` (column ``id``)
+    adds isolated vertices. Raises RuntimeError if no fixpoint after ``max_rounds``.
+    """
+    from pyspark.sql import functions as F
+
+    e = edges.select(F.col("src").cast("bigint").alias("a"), F.col("dst").cast("bigint").alias("b")) \
+        .where(F.col("a") != F.col("b"))
+    both = _checkpoint(e.union(e.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct())
+    ids = both.select(F.col("a").alias("id"))
+    if vertices is not None:
+        ids = ids.union(vertices.select(F.col("id").cast("bigint").alias("id")))
+    labels = _checkpoint(ids.distinct().withColumn("label", F.col("id")))
+    for _ in range(max_rounds):
+        nb = (both.join(labels.withColumnRenamed("id", "a"), "a")
+              .groupBy(F.col("b").alias("id")).agg(F.min("label").alias("m")))
+        step = (labels.join(nb, "id", "left")
+                .select("id", F.least("label", F.coalesce("m", "label")).alias("label")))
+        jump = step.alias("x").join(step.alias("y"), F.col("x.label") == F.col("y.id"), "left") \
+            .select(F.col("x.id").alias("id"),
+                    F.least(F.col("x.label"), F.coalesce(F.col("y.label"), F.col("x.label"))).alias("label"))
+        new = _checkpoint(jump)
+        changed = new.join(labels.withColumnRenamed("label", "old"), "id").where(F.col("label") != F.col("old")).count()
+        labels = new
+        if changed == 0:
+            return labels.withColumnRenamed("label", "component")
+    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+
+
+def split_giants(edges: "DataFrame", comp: "DataFrame", max_component: int, rounds: int = 8) -> "DataFrame":
+    """Components of at most ``max_component`` vertices: giant ones re-cut on their rarest ties.
+
+    Each round, inside every component still larger than ``max_component``, edges weighing
+    less than the component's median edge weight (the commonest ties: a busy NAT, a popular
+    client) are dropped and components recomputed, so what stays together is what shares
+    rare facts. Vertices of a giant left without edges become singletons (no campaign).
+    ``edges`` has src, dst, weight; returns (id, component) with component ids unique.
+    """
+    from pyspark.sql import functions as F
+
+    e = edges.select("src", "dst", "weight")
+    for _ in range(rounds):
+        sizes = comp.groupBy("component").count()
+        giants = sizes.where(F.col("count") > int(max_component)).select("component")
+        if giants.limit(1).count() == 0:
+            return comp
+        in_giant = comp.join(giants, "component")
+        ge = (e.join(in_giant.select(F.col("id").alias("src"), "component"), "src")
+              .join(in_giant.select(F.col("id").alias("dst"), F.col("component").alias("c2")), "dst")
+              .where(F.col("component") == F.col("c2")).drop("c2"))
+        med = ge.groupBy("component").agg(F.percentile_approx("weight", 0.5).alias("med"))
+        # Strictly above the median: a giant whose ties all weigh the same is a population, not a campaign.
+        kept = ge.join(med, "component").where(F.col("weight") > F.col("med")).select("src", "dst", "weight")
+        sub = connected_components(kept, in_giant.select("id"))
+        rest = comp.join(giants, "component", "left_anti")
+        comp = _checkpoint(rest.union(sub.select("id", "component")))
+        e = kept.unionByName(e.join(rest.select(F.col("id").alias("src")), "src").select("src", "dst", "weight"))
+    return comp
+
+
+# ------------------------------------------------------------------ attributes
+def _epoch_bucket(col: str, seconds: int) -> str:
+    """Spark SQL equal to DuckDB's ``epoch(ts)::bigint // seconds`` (DuckDB rounds the cast)."""
+    return f"floor(CAST(round(CAST(unix_micros({col}) AS DOUBLE) / 1000000.0D) AS BIGINT) / {int(seconds)})"
+
+
+@lru_cache(maxsize=262144)
+def _subnet(ip: str) -> str | None:
+    return subnet(ip)
+
+
+def _subnet_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for b in batches:
+        vals = [_subnet(ip) for ip in b.column("ip").to_pylist()]
+        w = b.column("w").to_pylist()
+        keep = [i for i, s in enumerate(vals) if s]
+        yield pa.RecordBatch.from_arrays(
+            [b.column("account_id").take(pa.array(keep, pa.int64())),
+             pa.array([f"{vals[i]}|{w[i]}" for i in keep], pa.string())], names=["account_id", "value"])
+
+
+def _account_attr_batches(burst_minutes: int) -> Any:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            acc, kind, val = [], [], []
+            for r in b.to_pylist():
+                a = r["account_id"]
+                if r["payment_fingerprint"]:
+                    acc.append(a); kind.append("payment"); val.append(str(r["payment_fingerprint"]))
+                s = email_shape(r["email"])
+                if s:
+                    acc.append(a); kind.append("email_pattern"); val.append(s)
+                    dom = s.rpartition("@")[2]
+                    if dom in DISPOSABLE_DOMAINS:
+                        acc.append(a); kind.append("disposable_email"); val.append(dom)
+                sn = subnet(r["signup_ip"])
+                if sn:
+                    acc.append(a); kind.append("signup_subnet"); val.append(sn)
+                if r["burst"] is not None:
+                    acc.append(a); kind.append("signup_burst"); val.append(str(int(r["burst"])))
+            yield pa.RecordBatch.from_arrays([pa.array(acc, pa.string()), pa.array(kind, pa.string()),
+                                              pa.array(val, pa.string())], names=["account_id", "kind", "value"])
+    return run
+
+
+ATTR_DDL = "account_id string, kind string, value string"
+
+
+def attributes(spark: "SparkSession", events: "DataFrame", accounts: "DataFrame | None", params: GraphParams,
+               template_attrs: pa.Table | None = None) -> "DataFrame":
+    """Every (account_id, kind, value) the graph links on, as ``campaigns.graph.collect_attributes``."""
+    from pyspark.sql import functions as F
+
+    if params.weights.get("sync_hours", 0.0) > 0:
+        from distillguard.errors import ConfigError
+
+        raise ConfigError("campaigns.weights.sync_hours > 0 (hour-set LSH edges) is not available with "
+                          "--engine spark; use the DuckDB engine for it")
+    win = max(1, int(params.window_hours)) * 3600
+    start = max(1, int(params.start_minutes)) * 60
+    burst = max(1, int(params.burst_minutes)) * 60
+    events.createOrReplaceTempView("_dg_attr_events")
+    ips = spark.sql(f"""SELECT DISTINCT account_id, ip, CAST({_epoch_bucket('ts', win)} AS BIGINT) AS w
+                        FROM _dg_attr_events WHERE ip IS NOT NULL""")
+    parts = [ips.select("account_id", F.lit("ip").alias("kind"), F.concat_ws("|", "ip", F.col("w").cast("string")).alias("value")),
+             ips.mapInArrow(_subnet_batches, "account_id string, value string")
+                .select("account_id", F.lit("subnet").alias("kind"), "value").distinct(),
+             spark.sql("SELECT DISTINCT account_id, 'user_agent' AS kind, user_agent AS value FROM _dg_attr_events "
+                       "WHERE user_agent IS NOT NULL"),
+             spark.sql(f"""SELECT account_id, 'sync_start' AS kind,
+                                  CAST(CAST({_epoch_bucket('min(ts)', start)} AS BIGINT) AS STRING) AS value
+                           FROM _dg_attr_events GROUP BY account_id""")]
+    if accounts is not None:
+        acc = accounts.select("account_id", "payment_fingerprint", "email", "signup_ip",
+                              F.expr(f"CAST({_epoch_bucket('created_at', burst)} AS BIGINT)").alias("burst"))
+        parts.append(acc.mapInArrow(_account_attr_batches(params.burst_minutes), ATTR_DDL))
+    if template_attrs is not None and template_attrs.num_rows:
+        parts.append(spark.createDataFrame(template_attrs.select(["account_id", "kind", "value"])))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+# ---------------------------------------------------------------------- edges
+def edges(spark: "SparkSession", attrs: "DataFrame", n_accounts: int, params: GraphParams,
+          template_max_share: float | None = None) -> tuple["DataFrame", list[str]]:
+    """Pair edges (src, dst account_id with src < dst, weight, density, w_<kind> per kind) and the kinds.
+
+    The same arithmetic as ``campaigns.graph.build_graph`` (rarity, clique or expander per
+    bucket, per-kind and per-group caps, ``min_edge_weight``), as joins and group-bys.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    kinds = sorted(r[0] for r in attrs.select("kind").distinct().collect())
+    a = attrs.select("account_id", "kind", "value").distinct()
+    pop = max(n_accounts, params.reference_population)
+    tshare = params.template_max_share if template_max_share is None else template_max_share
+    limit_all = min(params.max_bucket, max(20, int(1.0 * max(n_accounts, 1))))
+    limit_tpl = min(params.max_bucket, max(20, int(tshare * max(n_accounts, 1))))
+    base = F.create_map(*[x for k in kinds for x in (F.lit(k), F.lit(float(params.weights.get(k, 0.0))))])
+    w = Window.partitionBy("kind", "value").orderBy("account_id")
+    b = (a.withColumn("size", F.count("*").over(Window.partitionBy("kind", "value")))
+         .withColumn("rank", F.row_number().over(w) - 1)
+         .withColumn("base", base[F.col("kind")]))
+    size2 = F.greatest(F.col("size"), F.lit(2)).cast("double")
+    rar = F.least(F.greatest(F.log(F.lit(float(pop)) / size2) / F.lit(math.log(pop / 2.0)), F.lit(0.0)), F.lit(1.0))
+    limit = F.when(F.col("kind") == "template", F.lit(limit_tpl)).otherwise(F.lit(limit_all))
+    b = b.withColumn("wv", F.col("base") * rar * (F.col("size") <= limit).cast("double"))
+    degree = 2.0 * F.ceil(F.log(2.0, F.greatest(F.col("size"), F.lit(2)).cast("double")))
+    b = b.withColumn("mult", F.when(F.col("size") > params.clique_max, (F.col("size") - 1) / degree).otherwise(1.0))
+    b = _checkpoint(b.where((F.col("size") >= 2) & (F.col("wv") > 0)))
+    left = b.select("kind", "value", "account_id", "rank", "size", "wv", "mult", "base")
+    right = b.select("kind", "value", F.col("account_id").alias("other"), F.col("rank").alias("rank2"))
+    small = (left.where(F.col("size") <= params.clique_max).join(right, ["kind", "value"])
+             .where(F.col("rank") < F.col("rank2")))
+    large = left.where(F.col("size") > params.clique_max)
+    large = (large.withColumn("d", F.explode(F.expr("transform(sequence(0, CAST(ceil(log2(size)) AS INT) - 1), "
+                                                    "k -> CAST(pow(2, k) AS BIGINT))")))
+             .where(F.col("d") < F.col("size"))
+             .withColumn("rank2", (F.col("rank") + F.col("d")) % F.col("size")).drop("d")
+             .join(right, ["kind", "value", "rank2"]))
+    cols = ["kind", "account_id", "other", "wv", "mult", "base"]
+    pe = small.select(*cols).unionByName(large.select(*cols))
+    pe = (pe.select("kind", F.least("account_id", "other").alias("src"), F.greatest("account_id", "other").alias("dst"),
+                    "wv", "mult", "base").where(F.col("src") != F.col("dst")))
+    pk = (pe.groupBy("src", "dst", "kind")
+          .agg(F.least(F.sum("wv"), F.first("base")).alias("strength"),
+               F.least(F.sum(F.col("wv") * F.col("mult")), F.first("base") * F.max("mult")).alias("dense")))
+    piv = pk.groupBy("src", "dst").pivot("kind", kinds).agg(F.first("strength").alias("s"), F.first("dense").alias("d"))
+    out = piv
+    for k in kinds:
+        out = out.withColumn(f"w_{k}", F.coalesce(F.col(f"{k}_s"), F.lit(0.0))) \
+                 .withColumn(f"d_{k}", F.coalesce(F.col(f"{k}_d"), F.lit(0.0))).drop(f"{k}_s", f"{k}_d")
+    for group, cap in GROUP_CAPS.items():
+        present = [g for g in group if g in kinds]
+        if len(present) > 1:
+            tot = sum((F.col(f"w_{g}") for g in present[1:]), F.col(f"w_{present[0]}"))
+            out = out.withColumn("_scale", F.when(tot > cap, F.lit(cap) / F.greatest(tot, F.lit(1e-12))).otherwise(1.0))
+            for g in present:
+                out = out.withColumn(f"w_{g}", F.col(f"w_{g}") * F.col("_scale")) \
+                         .withColumn(f"d_{g}", F.col(f"d_{g}") * F.col("_scale"))
+            out = out.drop("_scale")
+    weight = sum((F.col(f"w_{k}") for k in kinds[1:]), F.col(f"w_{kinds[0]}")) if kinds else F.lit(0.0)
+    dens = sum((F.col(f"d_{k}") for k in kinds[1:]), F.col(f"d_{kinds[0]}")) if kinds else F.lit(0.0)
+    out = out.withColumn("weight", weight).withColumn("density", dens).where(F.col("weight") >= params.min_edge_weight)
+    return out.select("src", "dst", "weight", "density", *[f"w_{k}" for k in kinds]), kinds
+
+
+__all__ = ["ATTR_DDL", "attributes", "connected_components", "edges", "split_giants"]
