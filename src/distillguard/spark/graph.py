@@ -35,45 +35,97 @@ def _checkpoint(df: "DataFrame") -> "DataFrame":
     return df.localCheckpoint(eager=True)
 
 
-def connected_components(edges: "DataFrame", vertices: "DataFrame | None" = None,
-                         max_rounds: int = 200) -> "DataFrame":
+def connected_components(edges: "DataFrame", vertices: "DataFrame | None" = None, max_rounds: int = 100,
+                         local_finish: int = 0) -> "DataFrame":
     """(id, component) for every vertex; the component is its smallest vertex id.
 
     ``edges`` has bigint columns ``src``, ``dst`` (undirected); ``vertices`` (column ``id``)
-    adds isolated vertices. Raises RuntimeError if no fixpoint after ``max_rounds``.
+    adds isolated vertices. Each round every representative points to the smallest of itself
+    and its neighbours, pointers are followed to their tree's root (:func:`_jump_to_roots`),
+    vertices follow their representative, and the residual edges are contracted onto the
+    roots, so the graph shrinks every round (a path collapses in one). Once at most
+    ``local_finish`` residual edges remain they are collected and finished with scipy on
+    the driver (0: every round on Spark). Raises RuntimeError if no fixpoint after ``max_rounds``.
     """
     from pyspark.sql import functions as F
 
     e = edges.select(F.col("src").cast("bigint").alias("a"), F.col("dst").cast("bigint").alias("b")) \
         .where(F.col("a") != F.col("b"))
-    both = _checkpoint(e.union(e.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct())
-    ids = both.select(F.col("a").alias("id"))
+    resid = _checkpoint(e.union(e.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct())
+    ids = resid.select(F.col("a").alias("id"))
     if vertices is not None:
         ids = ids.union(vertices.select(F.col("id").cast("bigint").alias("id")))
     labels = _checkpoint(ids.distinct().withColumn("label", F.col("id")))
     for _ in range(max_rounds):
-        nb = (both.join(labels.withColumnRenamed("id", "a"), "a")
-              .groupBy(F.col("b").alias("id")).agg(F.min("label").alias("m")))
-        step = (labels.join(nb, "id", "left")
-                .select("id", F.least("label", F.coalesce("m", "label")).alias("label")))
-        jump = step.alias("x").join(step.alias("y"), F.col("x.label") == F.col("y.id"), "left") \
-            .select(F.col("x.id").alias("id"),
-                    F.least(F.col("x.label"), F.coalesce(F.col("y.label"), F.col("x.label"))).alias("label"))
-        new = _checkpoint(jump)
-        changed = new.join(labels.withColumnRenamed("label", "old"), "id").where(F.col("label") != F.col("old")).count()
-        labels = new
-        if changed == 0:
+        k = resid.count()
+        if k == 0:
             return labels.withColumnRenamed("label", "component")
+        if k <= 2 * local_finish:
+            return _finish_locally(labels, resid)
+        ptr = resid.groupBy(F.col("a").alias("id")).agg(F.min("b").alias("m")) \
+            .select("id", F.least("id", "m").alias("p"))
+        jump = _jump_to_roots(_checkpoint(ptr))
+        labels = _checkpoint(labels.join(jump.withColumnRenamed("id", "label"), "label", "left")
+                             .select("id", F.coalesce("p", "label").alias("label")))
+        resid = _checkpoint(
+            resid.join(jump.select(F.col("id").alias("a"), F.col("p").alias("pa")), "a", "left")
+            .join(jump.select(F.col("id").alias("b"), F.col("p").alias("pb")), "b", "left")
+            .select(F.coalesce("pa", "a").alias("a"), F.coalesce("pb", "b").alias("b"))
+            .where(F.col("a") != F.col("b")).distinct())
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 
 
-def split_giants(edges: "DataFrame", comp: "DataFrame", max_component: int, rounds: int = 8) -> "DataFrame":
+def _jump_to_roots(ptr: "DataFrame", max_rounds: int = 64) -> "DataFrame":
+    """Pointer jumping to a fixpoint: every node ends pointing at the root of its pointer tree.
+
+    Pointers only go to smaller ids, so they form a forest; following them to the roots
+    (log depth rounds) collapses a whole tree (a path included) in one contraction step,
+    and the number of representatives at least halves every round.
+    """
+    from pyspark.sql import functions as F
+
+    for _ in range(max_rounds):
+        nxt = _checkpoint(ptr.alias("x").join(ptr.alias("y"), F.col("x.p") == F.col("y.id"), "left")
+                          .select(F.col("x.id").alias("id"), F.col("x.p").alias("old"),
+                                  F.coalesce(F.col("y.p"), F.col("x.p")).alias("p")))
+        changed = nxt.where(F.col("p") != F.col("old")).count()
+        ptr = nxt.drop("old")
+        if changed == 0:
+            return ptr
+    raise RuntimeError("pointer jumping did not converge")
+
+
+def _finish_locally(labels: "DataFrame", resid: "DataFrame") -> "DataFrame":
+    """Finish on the driver: components of the (small) residual graph of representatives."""
+    import numpy as np
+    from pyspark.sql import functions as F
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as cc
+
+    t = resid.toArrow()
+    a = t.column("a").to_numpy()
+    b = t.column("b").to_numpy()
+    nodes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    m = len(a)
+    g = coo_matrix((np.ones(m, np.int8), (inv[:m], inv[m:])), shape=(len(nodes), len(nodes)))
+    _, comp = cc(g, directed=False)
+    smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, comp, nodes)  # nodes are sorted ids: the smallest id of each component
+    spark = labels.sparkSession
+    mapping = spark.createDataFrame(pa.table({"label": pa.array(nodes, pa.int64()),
+                                              "final": pa.array(smallest[comp], pa.int64())}))
+    return (labels.join(mapping, "label", "left")
+            .select("id", F.coalesce("final", "label").alias("component")))
+
+
+def split_giants(edges: "DataFrame", comp: "DataFrame", max_component: int, rounds: int = 8,
+                 local_finish: int = 0) -> "DataFrame":
     """Components of at most ``max_component`` vertices: giant ones re-cut on their rarest ties.
 
-    Each round, inside every component still larger than ``max_component``, edges weighing
-    less than the component's median edge weight (the commonest ties: a busy NAT, a popular
-    client) are dropped and components recomputed, so what stays together is what shares
-    rare facts. Vertices of a giant left without edges become singletons (no campaign).
+    Each round, inside every component still larger than ``max_component``, the edges of its
+    lowest weight (the commonest ties: a busy NAT, a popular client; weight falls with how
+    many accounts share a value) are dropped and components recomputed, so what stays
+    together is what shares rare facts. Vertices of a giant left without edges become singletons (no campaign).
     ``edges`` has src, dst, weight; returns (id, component) with component ids unique.
     """
     from pyspark.sql import functions as F
@@ -88,12 +140,12 @@ def split_giants(edges: "DataFrame", comp: "DataFrame", max_component: int, roun
         ge = (e.join(in_giant.select(F.col("id").alias("src"), "component"), "src")
               .join(in_giant.select(F.col("id").alias("dst"), F.col("component").alias("c2")), "dst")
               .where(F.col("component") == F.col("c2")).drop("c2"))
-        med = ge.groupBy("component").agg(F.percentile_approx("weight", 0.5).alias("med"))
-        # Strictly above the median: a giant whose ties all weigh the same is a population, not a campaign.
-        kept = ge.join(med, "component").where(F.col("weight") > F.col("med")).select("src", "dst", "weight")
-        sub = connected_components(kept, in_giant.select("id"))
+        low = ge.groupBy("component").agg(F.min("weight").alias("low"))
+        # The weakest tier goes: a giant whose ties all weigh the same is a population, not a campaign.
+        kept = ge.join(low, "component").where(F.col("weight") > F.col("low")).select("src", "dst", "weight")
+        sub = connected_components(kept, in_giant.select("id"), local_finish=local_finish)
         rest = comp.join(giants, "component", "left_anti")
-        comp = _checkpoint(rest.union(sub.select("id", "component")))
+        comp = _checkpoint(rest.select("id", "component").unionByName(sub.select("id", "component")))
         e = kept.unionByName(e.join(rest.select(F.col("id").alias("src")), "src").select("src", "dst", "weight"))
     return comp
 

@@ -179,8 +179,8 @@ def _templates(spark: "SparkSession", ev: "DataFrame", rf: "DataFrame", af: pa.T
     sk = _materialise(sketches.sketch(sketches.sample(rf, ev, per_account)),
                       Path(str(_folder_of(ev))).parent / "sketches")
     totals = af.select(["account_id", "n"])
-    return (per_account, min_tokens, min_per), sketches.world_templates(sk, totals, min_tokens=min_tokens,
-                                                                        min_per_template=min_per)
+    return (per_account, min_tokens, min_per), sketches.world_templates(
+        sk, totals, min_tokens=min_tokens, min_per_template=min_per, local_finish=settings.spark.local_finish_edges)
 
 
 def _folder_of(df: "DataFrame") -> str:
@@ -333,8 +333,9 @@ def find_campaigns(spark: "SparkSession", con: duckdb.DuckDBPyConnection, ev: "D
     ids = e_df.select(F.col("src").alias("account_id")).union(e_df.select(F.col("dst").alias("account_id"))) \
         .distinct().withColumn("id", F.xxhash64("account_id"))
     hashed = e_df.select(F.xxhash64("src").alias("src"), F.xxhash64("dst").alias("dst"), "weight")
-    comp = sg.connected_components(hashed, ids.select("id"))
-    comp = sg.split_giants(hashed, comp, settings.spark.max_component)
+    lf = settings.spark.local_finish_edges
+    comp = sg.connected_components(hashed, ids.select("id"), local_finish=lf)
+    comp = sg.split_giants(hashed, comp, settings.spark.max_component, local_finish=lf)
     comp_acc = ids.join(comp, "id").select("account_id", "component")
     memb = leiden_by_component(e_df, comp_acc, kinds, resolution=cfg.resolution, seed=cfg.seed,
                                min_size=cfg.min_size)

@@ -120,7 +120,7 @@ def band_links(sketches: "DataFrame", min_tokens: int = 8, verify: float = 0.6) 
 
 
 def world_templates(sketches: "DataFrame", totals: pa.Table, *, min_tokens: int = 8, min_per_template: int = 3,
-                    verify: float = 0.6) -> WorldTemplates:
+                    verify: float = 0.6, local_finish: int = 0) -> WorldTemplates:
     """The ``WorldTemplates`` of a world from its Spark sketches (see the module docstring).
 
     ``totals`` holds (account_id, n): every account of the window and its event count.
@@ -130,7 +130,7 @@ def world_templates(sketches: "DataFrame", totals: pa.Table, *, min_tokens: int 
     from distillguard.spark.graph import connected_components
 
     el = sketches.where(F.col("n_tokens") >= int(min_tokens)).select(F.col("pid").alias("id"))
-    comp = connected_components(band_links(sketches, min_tokens, verify), el)
+    comp = connected_components(band_links(sketches, min_tokens, verify), el, local_finish=local_finish)
     rows = (sketches.join(comp.withColumnRenamed("id", "pid"), "pid", "left")
             .select("account_id", "request_id", "raw_hash", "bands", "exact", "n_tokens", "fp", "component")
             .toArrow())
