@@ -80,3 +80,10 @@ def test_same_campaigns(scans: tuple[Path, Path]) -> None:
     for y in B:
         assert max(_jaccard(x, y) for x in A) >= 0.95
     assert set(ca["campaigns"][0]) == set(cb["campaigns"][0])  # same campaign fields
+    by_id = {c["id"]: c for c in cb["campaigns"]}
+    same = [c for c in ca["campaigns"] if c["id"] in by_id]  # identical membership → identical description
+    assert same
+    for c in same:
+        d = by_id[c["id"]]
+        for k in ("first_seen", "last_seen", "request_count", "shared_infrastructure", "atlas_techniques"):
+            assert c[k] == d[k], (c["id"], k, c[k], d[k])

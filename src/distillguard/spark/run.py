@@ -90,7 +90,8 @@ def scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None, 
     acc_parts = acc_dir if acc_dir.exists() and any(acc_dir.glob("*.parquet")) else None
     has_acc = engine.load_accounts(con, acc_parts)
     acc_df = sf.accounts_frame(spark, str(acc_parts) if acc_parts else None)
-    _parquet_view(con, "events_base", sw / "events_base")
+    # Spark's Parquet timestamps read as naive in DuckDB: the contract's are UTC instants
+    _parquet_view(con, "events_base", sw / "events_base", "* REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts)")
     blind = blind_spots.assess(dets, blind_spots.measure(con, "events_base", has_acc),
                                campaigns=only is None and settings.campaigns.enabled)
     say("text features (spark)")
@@ -110,7 +111,7 @@ def scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None, 
     need_templates = bool({"templating", "known_corpus"} & set(dets)) or (only is None and settings.campaigns.enabled)
     if need_templates:
         t1 = time.perf_counter()
-        key, templates = _templates(spark, ev, rf, af, dets, settings)
+        key, templates = _templates(ev, rf, af, dets, settings, sw / "sketches")
         arts[ARTEFACT_KEY] = (key, templates)
         t_full["templates"] = time.perf_counter() - t1
     signals = _detect(spark, con, af_df, dets, arts, until, has_acc, only, errors, t_full)
@@ -165,8 +166,8 @@ def scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None, 
 
 
 # ------------------------------------------------------------------ detectors
-def _templates(spark: "SparkSession", ev: "DataFrame", rf: "DataFrame", af: pa.Table, dets: dict[str, Detector],
-               settings: Settings) -> tuple[tuple[int, int, int], WorldTemplates]:
+def _templates(ev: "DataFrame", rf: "DataFrame", af: pa.Table, dets: dict[str, Detector], settings: Settings,
+               folder: Path) -> tuple[tuple[int, int, int], WorldTemplates]:
     """The world's template clusters from Spark sketches, under the cache key the detectors use."""
     from distillguard.spark import sketches
 
@@ -176,16 +177,10 @@ def _templates(spark: "SparkSession", ev: "DataFrame", rf: "DataFrame", af: pa.T
     per_account = int(getattr(det, "per_account", tp.get("per_account", settings.campaigns.per_account)))
     min_tokens = int(getattr(det, "min_tokens", tp.get("min_tokens", 8)))
     min_per = int(getattr(det, "min_per_template", tp.get("min_per_template", 3)))
-    sk = _materialise(sketches.sketch(sketches.sample(rf, ev, per_account)),
-                      Path(str(_folder_of(ev))).parent / "sketches")
+    sk = _materialise(sketches.sketch(sketches.sample(rf, ev, per_account)), folder)
     totals = af.select(["account_id", "n"])
     return (per_account, min_tokens, min_per), sketches.world_templates(
         sk, totals, min_tokens=min_tokens, min_per_template=min_per, local_finish=settings.spark.local_finish_edges)
-
-
-def _folder_of(df: "DataFrame") -> str:
-    files = df.inputFiles()
-    return str(Path(files[0]).parent) if files else "."
 
 
 def _detect(spark: "SparkSession", con: duckdb.DuckDBPyConnection, af_df: "DataFrame", dets: dict[str, Detector],
