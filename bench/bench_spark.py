@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -105,7 +106,9 @@ def run_scan(world: Path, out: Path, engine: str, partitions: int) -> dict[str, 
     done.set()
     th.join()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{engine} scan failed:\n{err[-3000:]}")
+        out.with_suffix(".stderr").write_text(err)
+        py = [ln for ln in err.splitlines() if not ln.startswith("\tat ") and "Stage" not in ln]
+        raise SystemExit(f"{engine} scan failed (full stderr in {out.with_suffix('.stderr')}):\n" + "\n".join(py[-60:]))
     st = json.loads(stats.read_text())
     ev = int(st["events"])
     n_exec_cores = int(engine[6:-1]) if engine.startswith("local[") else 0
@@ -121,6 +124,29 @@ def run_scan(world: Path, out: Path, engine: str, partitions: int) -> dict[str, 
                     "jvm_mb": round(peak["jvm"] / 1024), "python_workers_mb": round(peak["workers"] / 1024),
                     "memory_per_core_mb": round(ex / n_exec_cores)})
     return row
+
+
+DOC = REPO / "docs" / "scale-out.md"
+BEGIN, END = "<!-- spark-bench:begin -->", "<!-- spark-bench:end -->"
+
+
+def write_doc(payload: dict[str, object]) -> None:
+    """Replace the benchmark table of docs/scale-out.md (between its markers) with these runs."""
+    m = payload["machine"]  # type: ignore[index]
+    lines = [BEGIN, f"Generated {payload['generated']} by `{payload['command']}` on {m['cores']} cores "  # type: ignore[index]
+             f"({m['platform']}, Python {m['python']}), {m['note']}.", "",  # type: ignore[index]
+             "| events | engine | wall s | events/s | CPU s | peak MB (tree) | MB per executor (JVM + Python workers) | "
+             "MB per core | flagged | campaigns | stages (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(payload["runs"], key=lambda r: (r["target_events"], r.get("master") or "")):  # type: ignore[arg-type]
+        stages = ", ".join(f"{k} {v}" for k, v in r["stages_s"].items())
+        lines.append(f"| {r['events']:,} | {r['master'] or 'duckdb'} | {r['wall_s']} | {r['events_per_s']:,} | {r['cpu_s']} "
+                     f"| {r['peak_tree_mb']:,} | {r.get('memory_per_executor_mb', '–')} | {r.get('memory_per_core_mb', '–')} "
+                     f"| {r['flagged']} | {r['campaigns']} | {stages} |")
+    lines.append(END)
+    text = DOC.read_text()
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: "\n".join(lines), text, flags=re.S)
+        DOC.write_text(text)
 
 
 def main() -> None:
@@ -157,7 +183,9 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             keep = [r for r in prev.get("runs", []) if (r["target_events"], r.get("master")) not in
                     {(x["target_events"], x.get("master")) for x in payload["runs"]}]  # type: ignore[union-attr]
-            OUT.write_text(json.dumps({**payload, "runs": keep + payload["runs"]}, indent=1))  # type: ignore[operator]
+            full = {**payload, "runs": keep + payload["runs"]}  # type: ignore[operator]
+            OUT.write_text(json.dumps(full, indent=1))
+            write_doc(full)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class SparkConfig(_Section):
     shuffle_partitions: int = Field(8, gt=0, description="spark.sql.shuffle.partitions (raise on a cluster: ~2-3 per core)")
     max_component: int = Field(100_000, gt=1, description="account-graph components larger than this are split by "
                                "their rarest ties before Leiden")
+    whole_graph_edges: int = Field(5_000_000, ge=0, description="account graphs with at most this many edges are "
+                                   "clustered whole in one task (the DuckDB scan's exact partition); larger ones "
+                                   "per connected component on the executors")
     local_finish_edges: int = Field(1_000_000, ge=0, description="connected components finish on the driver once this "
                                     "few edges remain between representatives (0: every round on Spark)")
 

@@ -179,8 +179,10 @@ def _templates(ev: "DataFrame", rf: "DataFrame", af: pa.Table, dets: dict[str, D
     min_per = int(getattr(det, "min_per_template", tp.get("min_per_template", 3)))
     sk = _materialise(sketches.sketch(sketches.sample(rf, ev, per_account)), folder)
     totals = af.select(["account_id", "n"])
+    corpus = dets.get("known_corpus")
     return (per_account, min_tokens, min_per), sketches.world_templates(
-        sk, totals, min_tokens=min_tokens, min_per_template=min_per, local_finish=settings.spark.local_finish_edges)
+        sk, totals, min_tokens=min_tokens, min_per_template=min_per, local_finish=settings.spark.local_finish_edges,
+        with_sketches=bool(getattr(corpus, "index", None)))
 
 
 def _detect(spark: "SparkSession", con: duckdb.DuckDBPyConnection, af_df: "DataFrame", dets: dict[str, Detector],
@@ -329,9 +331,16 @@ def find_campaigns(spark: "SparkSession", con: duckdb.DuckDBPyConnection, ev: "D
         .distinct().withColumn("id", F.xxhash64("account_id"))
     hashed = e_df.select(F.xxhash64("src").alias("src"), F.xxhash64("dst").alias("dst"), "weight")
     lf = settings.spark.local_finish_edges
-    comp = sg.connected_components(hashed, ids.select("id"), local_finish=lf)
-    comp = sg.split_giants(hashed, comp, settings.spark.max_component, local_finish=lf)
-    comp_acc = ids.join(comp, "id").select("account_id", "component")
+    if n_edges <= settings.spark.whole_graph_edges:
+        # One task clusters the whole graph: the same Leiden input (node and edge order) as the
+        # DuckDB scan, hence the same partition. Larger graphs go per component.
+        comp_acc = ids.select("account_id", F.lit(0).cast("bigint").alias("component"))
+        stats["leiden"] = "whole graph, one task"
+    else:
+        comp = sg.connected_components(hashed, ids.select("id"), local_finish=lf)
+        comp = sg.split_giants(hashed, comp, settings.spark.max_component, local_finish=lf)
+        comp_acc = ids.join(comp, "id").select("account_id", "component")
+        stats["leiden"] = "per connected component"
     memb = leiden_by_component(e_df, comp_acc, kinds, resolution=cfg.resolution, seed=cfg.seed,
                                min_size=cfg.min_size)
     if memb.num_rows == 0:

@@ -27,6 +27,10 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.ansi.enabled": "false",  # DuckDB semantics: integer division by zero is NULL, not an error
+    # local[N]: the driver JVM is the executor; Spark's 1g default is too small for the account-
+    # and sample-sized results the driver collects (a cluster sets its own in spark-submit)
+    "spark.driver.memory": "4g",
+    "spark.driver.maxResultSize": "2g",
 }
 """Settings every scan session gets (``spark.conf`` in the configuration adds or overrides)."""
 

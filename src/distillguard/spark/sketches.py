@@ -120,10 +120,12 @@ def band_links(sketches: "DataFrame", min_tokens: int = 8, verify: float = 0.6) 
 
 
 def world_templates(sketches: "DataFrame", totals: pa.Table, *, min_tokens: int = 8, min_per_template: int = 3,
-                    verify: float = 0.6, local_finish: int = 0) -> WorldTemplates:
+                    verify: float = 0.6, local_finish: int = 0, with_sketches: bool = True) -> WorldTemplates:
     """The ``WorldTemplates`` of a world from its Spark sketches (see the module docstring).
 
     ``totals`` holds (account_id, n): every account of the window and its event count.
+    ``with_sketches=False`` leaves the band keys and fingerprints on Spark (zeros on the
+    driver): only the known-corpus match reads them, and they are most of the sample's bytes.
     """
     from pyspark.sql import functions as F
 
@@ -131,9 +133,10 @@ def world_templates(sketches: "DataFrame", totals: pa.Table, *, min_tokens: int 
 
     el = sketches.where(F.col("n_tokens") >= int(min_tokens)).select(F.col("pid").alias("id"))
     comp = connected_components(band_links(sketches, min_tokens, verify), el, local_finish=local_finish)
-    rows = (sketches.join(comp.withColumnRenamed("id", "pid"), "pid", "left")
-            .select("account_id", "request_id", "raw_hash", "bands", "exact", "n_tokens", "fp", "component")
-            .toArrow())
+    cols = ["account_id", "request_id", "raw_hash", "exact", "n_tokens", "component"]
+    if with_sketches:
+        cols[3:3] = ["bands", "fp"]
+    rows = sketches.join(comp.withColumnRenamed("id", "pid"), "pid", "left").select(*cols).toArrow()
     return _assemble(rows, totals, min_per_template)
 
 
@@ -145,9 +148,12 @@ def _assemble(rows: pa.Table, totals: pa.Table, min_per_template: int) -> WorldT
     n = rows.num_rows
     pos = {a: i for i, a in enumerate(accounts)}
     account = np.array([pos[a] for a in rows.column("account_id").to_pylist()], dtype=np.int64)
-    if n:
+    if n and "bands" in rows.column_names:
         bands = to_unsigned(np.asarray(rows.column("bands").combine_chunks().values.to_numpy())).reshape(n, -1)
         fp = np.frombuffer(b"".join(rows.column("fp").to_pylist()), dtype="<u2").reshape(n, -1).copy()
+    elif n:  # left on Spark (with_sketches=False)
+        bands = np.zeros((n, minhash.BANDS), np.uint64)
+        fp = np.zeros((n, minhash.NUM_PERM), np.uint16)
     else:
         bands = np.zeros((0, minhash.BANDS), np.uint64)
         fp = np.zeros((0, minhash.NUM_PERM), np.uint16)
