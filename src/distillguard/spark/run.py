@@ -364,6 +364,8 @@ def find_campaigns(spark: "SparkSession", con: duckdb.DuckDBPyConnection, ev: "D
     mattr = attrs.join(mdf.select("account_id"), "account_id").toArrow()
     attr_tab = pa.table({"account_idx": pa.array([pos[a] for a in mattr.column("account_id").to_pylist()], pa.int64()),
                          "kind": mattr.column("kind"), "value": mattr.column("value")})
+    # build_graph's row order (by kind, value, account), so ties in "commonest values" read alike
+    attr_tab = attr_tab.sort_by([("kind", "ascending"), ("value", "ascending"), ("account_idx", "ascending")])
     graph = AccountGraph(accounts, src, dst, inner.column("weight").to_numpy(), inner.column("density").to_numpy(),
                          attr_tab, kinds, kw)
     if templates is None:
