@@ -281,22 +281,20 @@ def edges(spark: "SparkSession", attrs: "DataFrame", n_accounts: int, params: Gr
           .agg(F.least(F.sum("wv"), F.first("base")).alias("strength"),
                F.least(F.sum(F.col("wv") * F.col("mult")), F.first("base") * F.max("mult")).alias("dense")))
     piv = pk.groupBy("src", "dst").pivot("kind", kinds).agg(F.first("strength").alias("s"), F.first("dense").alias("d"))
-    out = piv
-    for k in kinds:
-        out = out.withColumn(f"w_{k}", F.coalesce(F.col(f"{k}_s"), F.lit(0.0))) \
-                 .withColumn(f"d_{k}", F.coalesce(F.col(f"{k}_d"), F.lit(0.0))).drop(f"{k}_s", f"{k}_d")
+    # One select of expressions (not a chain of withColumn): Spark Connect refuses deeply nested plans.
+    w = {k: F.coalesce(F.col(f"{k}_s"), F.lit(0.0)) for k in kinds}
+    d = {k: F.coalesce(F.col(f"{k}_d"), F.lit(0.0)) for k in kinds}
     for group, cap in GROUP_CAPS.items():
         present = [g for g in group if g in kinds]
         if len(present) > 1:
-            tot = sum((F.col(f"w_{g}") for g in present[1:]), F.col(f"w_{present[0]}"))
-            out = out.withColumn("_scale", F.when(tot > cap, F.lit(cap) / F.greatest(tot, F.lit(1e-12))).otherwise(1.0))
+            tot = sum((w[g] for g in present[1:]), w[present[0]])
+            scale = F.when(tot > cap, F.lit(cap) / F.greatest(tot, F.lit(1e-12))).otherwise(F.lit(1.0))
             for g in present:
-                out = out.withColumn(f"w_{g}", F.col(f"w_{g}") * F.col("_scale")) \
-                         .withColumn(f"d_{g}", F.col(f"d_{g}") * F.col("_scale"))
-            out = out.drop("_scale")
-    weight = sum((F.col(f"w_{k}") for k in kinds[1:]), F.col(f"w_{kinds[0]}")) if kinds else F.lit(0.0)
-    dens = sum((F.col(f"d_{k}") for k in kinds[1:]), F.col(f"d_{kinds[0]}")) if kinds else F.lit(0.0)
-    out = out.withColumn("weight", weight).withColumn("density", dens).where(F.col("weight") >= params.min_edge_weight)
+                w[g], d[g] = w[g] * scale, d[g] * scale
+    weight = sum((w[k] for k in kinds[1:]), w[kinds[0]]) if kinds else F.lit(0.0)
+    dens = sum((d[k] for k in kinds[1:]), d[kinds[0]]) if kinds else F.lit(0.0)
+    out = piv.select("src", "dst", weight.alias("weight"), dens.alias("density"),
+                     *[w[k].alias(f"w_{k}") for k in kinds]).where(F.col("weight") >= params.min_edge_weight)
     return out.select("src", "dst", "weight", "density", *[f"w_{k}" for k in kinds]), kinds
 
 
