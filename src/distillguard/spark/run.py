@@ -63,6 +63,7 @@ def _materialise(df: "DataFrame", folder: Path) -> "DataFrame":
 
 
 def session_for(settings: Settings) -> "SparkSession":
+    """The scan's session from ``settings.spark`` (an existing one, e.g. spark-submit's, is reused)."""
     cfg = settings.spark
     conf = {"spark.sql.shuffle.partitions": str(cfg.shuffle_partitions), **cfg.conf}
     return ss.get_session(cfg.master, cfg.remote, conf)
