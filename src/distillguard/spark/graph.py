@@ -17,7 +17,6 @@ executor (:mod:`distillguard.spark.communities`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -245,41 +244,56 @@ def edges(spark: "SparkSession", attrs: "DataFrame", n_accounts: int, params: Gr
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
+    import numpy as np
+
+    from distillguard.campaigns.graph import rarity
+
     kinds = sorted(r[0] for r in attrs.select("kind").distinct().collect())
     a = attrs.select("account_id", "kind", "value").distinct()
-    pop = max(n_accounts, params.reference_population)
     tshare = params.template_max_share if template_max_share is None else template_max_share
-    limit_all = min(params.max_bucket, max(20, int(1.0 * max(n_accounts, 1))))
-    limit_tpl = min(params.max_bucket, max(20, int(tshare * max(n_accounts, 1))))
-    base = F.create_map(*[x for k in kinds for x in (F.lit(k), F.lit(float(params.weights.get(k, 0.0))))])
     w = Window.partitionBy("kind", "value").orderBy("account_id")
     b = (a.withColumn("size", F.count("*").over(Window.partitionBy("kind", "value")))
-         .withColumn("rank", F.row_number().over(w) - 1)
-         .withColumn("base", base[F.col("kind")]))
-    size2 = F.greatest(F.col("size"), F.lit(2)).cast("double")
-    rar = F.least(F.greatest(F.log(F.lit(float(pop)) / size2) / F.lit(math.log(pop / 2.0)), F.lit(0.0)), F.lit(1.0))
-    limit = F.when(F.col("kind") == "template", F.lit(limit_tpl)).otherwise(F.lit(limit_all))
-    b = b.withColumn("wv", F.col("base") * rar * (F.col("size") <= limit).cast("double"))
-    degree = 2.0 * F.ceil(F.log(2.0, F.greatest(F.col("size"), F.lit(2)).cast("double")))
-    b = b.withColumn("mult", F.when(F.col("size") > params.clique_max, (F.col("size") - 1) / degree).otherwise(1.0))
-    b = _checkpoint(b.where((F.col("size") >= 2) & (F.col("wv") > 0)))
+         .withColumn("rank", F.row_number().over(w) - 1))
+    b = _checkpoint(b)
+    # A value's weight and expander multiplier depend on (kind, bucket size) only: computed with
+    # build_graph's own numpy (rarity, log2) so they are bit-identical, then joined back.
+    ks = b.select("kind", "size").distinct().toArrow()
+    kk = ks.column("kind").to_pylist()
+    sz = ks.column("size").to_numpy().astype(np.int64)
+    base_of = np.array([params.weights.get(k, 0.0) for k in kk], dtype=np.float64)
+    is_tpl = np.array([k == "template" for k in kk], dtype=bool)
+    wv = base_of * np.where(is_tpl, rarity(sz, n_accounts, params, tshare), rarity(sz, n_accounts, params))
+    degree = 2.0 * np.ceil(np.log2(np.maximum(sz, 2)))
+    mult = np.where(sz > params.clique_max, (sz - 1) / degree, 1.0)
+    spark_ = attrs.sparkSession
+    look = spark_.createDataFrame(pa.table({"kind": pa.array(kk, pa.string()), "size": pa.array(sz, pa.int64()),
+                                            "wv": pa.array(wv, pa.float64()), "mult": pa.array(mult, pa.float64()),
+                                            "base": pa.array(base_of, pa.float64())}))
+    b = b.join(F.broadcast(look), ["kind", "size"]).where((F.col("size") >= 2) & (F.col("wv") > 0))
     left = b.select("kind", "value", "account_id", "rank", "size", "wv", "mult", "base")
     right = b.select("kind", "value", F.col("account_id").alias("other"), F.col("rank").alias("rank2"))
     small = (left.where(F.col("size") <= params.clique_max).join(right, ["kind", "value"])
-             .where(F.col("rank") < F.col("rank2")))
+             .where(F.col("rank") < F.col("rank2"))
+             .withColumn("d", F.col("rank2") - F.col("rank")).withColumn("big", F.lit(False)))
     large = left.where(F.col("size") > params.clique_max)
     large = (large.withColumn("d", F.explode(F.expr("transform(sequence(0, CAST(ceil(log2(size)) AS INT) - 1), "
                                                     "k -> CAST(pow(2, k) AS BIGINT))")))
              .where(F.col("d") < F.col("size"))
-             .withColumn("rank2", (F.col("rank") + F.col("d")) % F.col("size")).drop("d")
-             .join(right, ["kind", "value", "rank2"]))
-    cols = ["kind", "account_id", "other", "wv", "mult", "base"]
+             .withColumn("rank2", (F.col("rank") + F.col("d")) % F.col("size"))
+             .join(right, ["kind", "value", "rank2"]).withColumn("big", F.lit(True)))
+    cols = ["kind", "account_id", "other", "wv", "mult", "base", "d", "big", "value"]
     pe = small.select(*cols).unionByName(large.select(*cols))
     pe = (pe.select("kind", F.least("account_id", "other").alias("src"), F.greatest("account_id", "other").alias("dst"),
-                    "wv", "mult", "base").where(F.col("src") != F.col("dst")))
+                    "wv", "mult", "base", "d", "big", "value").where(F.col("src") != F.col("dst")))
+    # Sums in build_graph's order (clique loop before expander loop, offset, value), added one
+    # by one as np.bincount does: the same doubles, so Leiden sees the same graph.
+    ordered = F.array_sort(F.collect_list(F.struct("big", "d", "value", "wv", (F.col("wv") * F.col("mult")).alias("wm"))))
     pk = (pe.groupBy("src", "dst", "kind")
-          .agg(F.least(F.sum("wv"), F.first("base")).alias("strength"),
-               F.least(F.sum(F.col("wv") * F.col("mult")), F.first("base") * F.max("mult")).alias("dense")))
+          .agg(ordered.alias("c"), F.first("base").alias("base"), F.max("mult").alias("mm"))
+          .select("src", "dst", "kind",
+                  F.least(F.aggregate("c", F.lit(0.0), lambda acc, x: acc + x["wv"]), F.col("base")).alias("strength"),
+                  F.least(F.aggregate("c", F.lit(0.0), lambda acc, x: acc + x["wm"]),
+                          F.col("base") * F.col("mm")).alias("dense")))
     piv = pk.groupBy("src", "dst").pivot("kind", kinds).agg(F.first("strength").alias("s"), F.first("dense").alias("d"))
     # One select of expressions (not a chain of withColumn): Spark Connect refuses deeply nested plans.
     w = {k: F.coalesce(F.col(f"{k}_s"), F.lit(0.0)) for k in kinds}
@@ -287,15 +301,36 @@ def edges(spark: "SparkSession", attrs: "DataFrame", n_accounts: int, params: Gr
     for group, cap in GROUP_CAPS.items():
         present = [g for g in group if g in kinds]
         if len(present) > 1:
-            tot = sum((w[g] for g in present[1:]), w[present[0]])
+            tot = _np_row_sum([w[g] for g in present])
             scale = F.when(tot > cap, F.lit(cap) / F.greatest(tot, F.lit(1e-12))).otherwise(F.lit(1.0))
             for g in present:
                 w[g], d[g] = w[g] * scale, d[g] * scale
-    weight = sum((w[k] for k in kinds[1:]), w[kinds[0]]) if kinds else F.lit(0.0)
-    dens = sum((d[k] for k in kinds[1:]), d[kinds[0]]) if kinds else F.lit(0.0)
+    weight = _np_row_sum([w[k] for k in kinds]) if kinds else F.lit(0.0)
+    dens = _np_row_sum([d[k] for k in kinds]) if kinds else F.lit(0.0)
     out = piv.select("src", "dst", weight.alias("weight"), dens.alias("density"),
                      *[w[k].alias(f"w_{k}") for k in kinds]).where(F.col("weight") >= params.min_edge_weight)
     return out.select("src", "dst", "weight", "density", *[f"w_{k}" for k in kinds]), kinds
+
+
+def _np_row_sum(cols: list[Any]) -> Any:
+    """Column expression adding ``cols`` in the order numpy's ``sum(axis=1)`` does (sequential
+    below 8 terms, else eight running sums combined pairwise, then the tail), so the doubles match."""
+    if len(cols) < 8:
+        out = cols[0]
+        for c in cols[1:]:
+            out = out + c
+        return out
+    n = len(cols)
+    r = list(cols[:8])
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] = r[j] + cols[i + j]
+        i += 8
+    out = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for c in cols[i:]:
+        out = out + c
+    return out
 
 
 __all__ = ["ATTR_DDL", "attributes", "connected_components", "edges", "split_giants"]
