@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         keep_work: bool = typer.Option(False, "--keep-work", help="Keep the canonical working copy of the logs "
                                        "(in the cache folder, engine.work_dir) instead of removing it after the scan."),
         engine: str = typer.Option("duckdb", "--engine", help="duckdb (default: in process, one machine) or spark "
-                                   "(per-event work on Apache Spark; needs `pip install 'distillguard[spark]'` and "
+                                   "(per-event work on Apache Spark; needs `pip install 'distillguard\\[spark]'` and "
                                    "Java 17+; docs/scale-out.md). Same findings either way."),
         master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master, e.g. "
                                              "local[4] (this machine, 4 cores), spark://host:7077, yarn "
