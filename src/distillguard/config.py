@@ -43,6 +43,23 @@ class EngineConfig(_Section):
                                  "each scan unless --keep-work")
 
 
+class SparkConfig(_Section):
+    """``scan --engine spark`` (docs/scale-out.md); ignored by the default DuckDB engine."""
+
+    master: str = Field("local[2]", description="Spark master: local[N], spark://host:7077, yarn, k8s://… (--master)")
+    remote: str | None = Field(None, description="Spark Connect URL, e.g. sc://host:15002; overrides master (--remote)")
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings, e.g. "
+                                 "{\"spark.executor.memory\" = \"8g\"}")
+    shuffle_partitions: int = Field(8, gt=0, description="spark.sql.shuffle.partitions (raise on a cluster: ~2-3 per core)")
+    max_component: int = Field(100_000, gt=1, description="account-graph components larger than this are split by "
+                               "their rarest ties before Leiden")
+    whole_graph_edges: int = Field(5_000_000, ge=0, description="account graphs with at most this many edges are "
+                                   "clustered whole in one task (the DuckDB scan's exact partition); larger ones "
+                                   "per connected component on the executors")
+    local_finish_edges: int = Field(1_000_000, ge=0, description="connected components finish on the driver once this "
+                                    "few edges remain between representatives (0: every round on Spark)")
+
+
 class DetectorConfig(_Section):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
@@ -168,6 +185,7 @@ class Settings(_Section):
     intel: IntelConfig = Field(default_factory=IntelConfig)
     hub: HubSettings = Field(default_factory=HubSettings)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

@@ -48,6 +48,14 @@ def register(app: typer.Typer) -> None:
         encoding: Optional[str] = EncodingOpt,
         keep_work: bool = typer.Option(False, "--keep-work", help="Keep the canonical working copy of the logs "
                                        "(in the cache folder, engine.work_dir) instead of removing it after the scan."),
+        engine: str = typer.Option("duckdb", "--engine", help="duckdb (default: in process, one machine) or spark "
+                                   "(per-event work on Apache Spark; needs `pip install 'distillguard\\[spark]'` and "
+                                   "Java 17+; docs/scale-out.md). Same findings either way."),
+        master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master, e.g. "
+                                             "local[4] (this machine, 4 cores), spark://host:7077, yarn "
+                                             "(sets spark.master; default local[2])."),
+        remote: Optional[str] = typer.Option(None, "--remote", help="With --engine spark: a Spark Connect server, "
+                                             "e.g. sc://host:15002 (Databricks, a shared cluster); overrides --master."),
         config: Optional[Path] = ConfigOpt,
         set_: Optional[list[str]] = SetOpt,
     ) -> None:
@@ -65,6 +73,13 @@ def register(app: typer.Typer) -> None:
         from distillguard.scan.run import scan as run_scan
 
         settings = settings_from(config, set_, encoding)
+        if engine not in ("duckdb", "spark"):
+            raise InputError(f"--engine {engine!r}: choose duckdb or spark")
+        if (master or remote) and engine != "spark":
+            raise InputError("--master/--remote need --engine spark")
+        if master or remote:
+            settings = settings.model_copy(update={"spark": settings.spark.model_copy(
+                update={k: v for k, v in (("master", master), ("remote", remote)) if v})})
         t_since, t_until = parse_time(since, "--since"), parse_time(until, "--until")
         if model is not None and not model.exists():
             raise InputError("model file not found", source=str(model))
@@ -73,7 +88,7 @@ def register(app: typer.Typer) -> None:
             res = run_scan(one_or_many(events), out, accounts=accounts, since=t_since, until=t_until,
                            settings=settings, detector=detector, model_path=model, report=not no_report,
                            step=lambda s: bar.update(task, description=s), mapping=map_, keep_work=keep_work,
-                           accounts_mapping=accounts_map)
+                           accounts_mapping=accounts_map, engine_name=engine)
         for rep in res.ingest_reports:
             print_ingest_report(rep)
         verdicts = res.findings.accounts.column("verdict").to_pylist()

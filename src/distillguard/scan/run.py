@@ -34,7 +34,7 @@ from distillguard.decide import scoring as dc
 from distillguard.decide import model as dm
 from distillguard.detectors import registry
 from distillguard.detectors.base import SIGNAL_SCHEMA, Detector, ScanContext
-from distillguard.errors import InputError
+from distillguard.errors import ConfigError, InputError
 from distillguard.features import _memo
 from distillguard.features import account as fa
 from distillguard.findings import Campaign, Findings, account_table, write_findings
@@ -169,15 +169,27 @@ def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: st
          since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None,
          detector: str | None = None, model_path: Path | None = None, report: bool = True,
          step: Step | None = None, mapping: Any = None, keep_work: bool = False,
-         accounts_mapping: Any = None) -> ScanResult:
+         accounts_mapping: Any = None, engine_name: str = "duckdb") -> ScanResult:
     """Scan ``events`` (file, folder, glob, or a list of them) and write a findings folder to ``out``.
 
     ``mapping`` (profile name, TOML file or Mapping) reads a provider's own format;
     ``accounts_mapping`` (a mapping with ``kind = "accounts"``) does the same for accounts. The
     canonical working copy lives in a cache folder (:func:`work_root`) and is removed at
     the end unless ``keep_work``. Raises InputError when no event is usable.
+
+    ``engine_name="spark"`` runs the per-event work on Apache Spark (``settings.spark``:
+    master or Spark Connect remote; distillguard.spark, docs/scale-out.md) and writes the
+    same findings; DuckDB (the default) runs everything in process.
     """
     settings = settings or Settings()
+    run_con = _scan_con
+    if engine_name == "spark":
+        from distillguard.spark import session as spark_session
+        from distillguard.spark.run import scan_con as run_con  # type: ignore[assignment]
+
+        spark_session.require(remote=bool(settings.spark.remote))
+    elif engine_name != "duckdb":
+        raise ConfigError(f"unknown engine {engine_name!r}: choose duckdb or spark")
     say = step or (lambda _s: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,8 +219,8 @@ def scan(events: str | Path | list[str | Path], out: str | Path, *, accounts: st
         con = engine.connect(settings.engine, work)
         try:
             with _small_blas(), _memo.active(sketch=SKETCH_MEMO, embed=EMBED_MEMO):
-                res = _scan_con(con, out, work if keep_work else None, dets, settings, since, until, detector, model,
-                                report, say, t, reports, inputs)
+                res = run_con(con, out, work if keep_work else None, dets, settings, since, until, detector, model,
+                              report, say, t, reports, inputs)
         finally:
             con.close()
         if keep_work:
@@ -399,12 +411,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
         from distillguard.campaigns import find_campaigns  # type: ignore[attr-defined]
     except ImportError:
         return [], {}
-    table = pa.table({
-        "account_id": pa.array([a.account_id for a in accs.values()], pa.string()),
-        "score": pa.array([a.score for a in accs.values()], pa.float64()),
-        **{f"s_{n}": pa.array([a.signals.get(n, 0.0) for a in accs.values()], pa.float64())
-           for n in sorted({k for a in accs.values() for k in a.signals})},
-    })
+    table = account_scores_table(accs)
     ctx = ScanContext(con=con, until=until, artefacts={**(artefacts or {}), "account_features": fa.ACCOUNT_FEATURES,
                                                        "request_features": fa.SCOPED_REQUESTS})
     try:
@@ -412,6 +419,23 @@ def _campaigns(con: duckdb.DuckDBPyConnection, accs: dict[str, dc.AccountScore],
     except Exception as e:  # noqa: BLE001 - campaigns are additive evidence
         errors["campaigns"] = f"{type(e).__name__}: {e}"
         return [], {}
+    return apply_campaigns(res, accs, settings)
+
+
+def account_scores_table(accs: dict[str, dc.AccountScore]) -> pa.Table:
+    """Per account its score and every signal's score (``s_<signal>``): what the campaign finder reads."""
+    return pa.table({
+        "account_id": pa.array([a.account_id for a in accs.values()], pa.string()),
+        "score": pa.array([a.score for a in accs.values()], pa.float64()),
+        **{f"s_{n}": pa.array([a.signals.get(n, 0.0) for a in accs.values()], pa.float64())
+           for n in sorted({k for a in accs.values() for k in a.signals})},
+    })
+
+
+def apply_campaigns(res: Any, accs: dict[str, dc.AccountScore], settings: Settings
+                    ) -> tuple[list[Campaign], dict[str, tuple[str, float]]]:
+    """Members inherit their campaign's risk (decide.inherit_share × tie_factor); returns the
+    campaigns and each member's (campaign id, campaign score). Shared by both engines."""
     members: dict[str, tuple[str, float]] = {}
     sizes = {c.id: len(c.account_ids) for c in res.campaigns}
     share = {c.id: dc.inherit_share(float((c.signals or {}).get("cheap_identities", 1.0)),
