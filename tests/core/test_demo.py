@@ -26,6 +26,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     lines = [ln.strip() for ln in r.output.splitlines() if ln.strip()]
     cmd = lines[-1].split("#")[0].split()
     assert cmd[:2] == ["distillguard", "console"] and "--db" in cmd, lines[-3:]
+    assert "pip install -e '.[console]'" in r.output  # the install hint survives Rich markup
     folders = cmd[2:cmd.index("--db")]
     assert sorted(Path(f).parent.name for f in folders) == ["alpha", "beta"]
     r2 = CliRunner().invoke(app, ["console", "import", *folders, "--db", str(tmp_path / "cases.sqlite")])

@@ -119,7 +119,7 @@ def register(app: typer.Typer) -> None:
         found = " ".join(str(Path(r["distillguard"]["findings"])) for r in summary["providers"].values())
         db = out_dir / "cases.sqlite"
         console.print("triage the demo's cases in the analyst console (docs/console.md; needs the console extra: "
-                      "pip install -e '.[console]'):", soft_wrap=True)
+                      "pip install -e '.\\[console]'):", soft_wrap=True)
         console.print(f"  distillguard console user add analyst --role reviewer --db {db}", soft_wrap=True,
                       highlight=False)
         console.print(f"  distillguard console {found} --db {db}   # then open http://127.0.0.1:8708",
