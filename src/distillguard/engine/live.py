@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from distillguard.campaigns.score import member_evidence, shape_of
+from distillguard.campaigns.score import Shape, member_evidence, shape_of
 from distillguard.config import Settings
 from distillguard.decide import scoring as dc
 from distillguard.detectors import registry
@@ -41,9 +41,9 @@ CLUSTER_MIN = 3
 """Accounts a cluster needs before its pooled traffic is scored."""
 CLUSTER_MIN_EVENTS = 30
 CHEAP_DAYS = 7.0
+"""An account used within this many days of sign-up, unverified or on a throwaway address, is a cheap identity."""
 MEDIAN_MIN_ACCOUNTS = 50
 """Accounts scored before the population's median score is trusted to open a campaign's gate."""
-"""An account used within this many days of sign-up, unverified or on a throwaway address, is a cheap identity."""
 
 
 @dataclass(frozen=True)
@@ -251,11 +251,11 @@ class LiveEngine:
                    f"{shape.c:.0%} of them cheap identities, scored as a campaign {shape.score:.2f} "
                    f"(members' own evidence {shape.m:.2f}, population median {shape.mu:.2f})")
 
-    def _campaign_shape(self, members: Any) -> Any:
+    def _campaign_shape(self, members: Any) -> Shape | None:
         """The batch campaign score (campaigns/score.py) of an identity cluster, from what the
         engine knows live: every member is tied by identity (that is what made the cluster);
-        network, client, synchronisation and template concentration are batch evidence (0 here,
-        so the live score can only be lower than the scan's)."""
+        network, client, synchronisation and template concentration are batch evidence and count 0
+        here (the live score leaves out what only the scan can see)."""
         mu = self.median_score()
         scores = [self.latest[m] / 100 for m in members if m in self.latest]
         if mu is None or len(scores) < CLUSTER_MIN:
