@@ -10,7 +10,6 @@ import pytest
 from distillguard.spark import session as ss
 
 WHY = ss.missing()
-needs_spark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
 
 CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
 

@@ -26,7 +26,10 @@ from distillguard.features import minhash
 from distillguard.features.templates import cluster_prompts, sample_prompts
 from distillguard.scan import engine
 
-from conftest import needs_spark
+from distillguard.spark import session as _ss
+
+# here, not imported from conftest.py: which conftest 'import conftest' finds depends on collection order
+needs_spark = pytest.mark.skipif(_ss.missing() is not None, reason=_ss.missing() or "")
 
 pytestmark = needs_spark
 

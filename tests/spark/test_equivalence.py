@@ -18,7 +18,10 @@ from typer.testing import CliRunner
 
 from distillguard.cli import app
 
-from conftest import needs_spark
+from distillguard.spark import session as _ss
+
+# here, not imported from conftest.py: which conftest 'import conftest' finds depends on collection order
+needs_spark = pytest.mark.skipif(_ss.missing() is not None, reason=_ss.missing() or "")
 
 pytestmark = needs_spark
 runner = CliRunner()

@@ -323,32 +323,9 @@ def _scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None,
     first = _first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
         if settings.scoring.first_flag else {}
     t["first_flag"] = time.perf_counter() - t0
-    rows = []
-    for a in sorted(accs.values(), key=lambda x: x.account_id):
-        v = dc.verdict(a.score, settings)
-        rows.append({"account_id": a.account_id, "score": min(1.0, max(0.0, a.score)), "verdict": v,
-                     "campaign_id": membership.get(a.account_id, (None, 0.0))[0],
-                     "first_flag_ts": first.get(a.account_id) if v == "flag" else None,
-                     "reasons": a.reasons})
-    meta = {"tool": "distillguard", "version": __version__, "events": n_events,
-            "events_path": str((kept_work / "events").resolve()) if kept_work else None,
-            "work_dir": str(kept_work.resolve()) if kept_work else None,
-            "inputs": inputs, "blind_spots": blind, "detector": only or "distillguard",
-            "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
-            "detectors": sorted(dets), "only": only, "model": bool(model),
-            "detector_versions": {n: str(d.version) for n, d in sorted(dets.items())},
-            "weights": {n: (1.0 if only else dc.weight_of(n, settings)) for n in dets},
-            "thresholds": {"watch": settings.scoring.watch, "flag": settings.scoring.flag},
-            "detector_errors": errors}
-    findings = Findings(account_table(rows), campaigns, meta)
-    write_findings(findings, out)
-    sig_long = long_signals(signals)
-    pq.write_table(sig_long, out / dm.SIGNALS_FILE)
-    if report:
-        t0 = time.perf_counter()
-        say("report")
-        _report(findings, con, out, sig_long, errors, settings.console.url)
-        t["report"] = time.perf_counter() - t0
+    meta = scan_meta(n_events, kept_work, inputs, blind, only, since, until, dets, model, settings, errors)
+    findings, sig_long = write_outputs(con, out, account_rows(accs, membership, first, settings), campaigns, meta,
+                                       signals, settings, errors, report, say, t)
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
     return ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail, blind)
 
@@ -381,6 +358,12 @@ def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector]
          LEFT JOIN {fa.ACCOUNT_FEATURES} af USING (account_id) GROUP BY r.account_id""")
     arts[ARTEFACT] = "_dg_pool"
     table = det.detect(ScanContext(con=con, artefacts=arts)).cast(SIGNAL_SCHEMA)
+    add_content_pool(accs, table, signals, settings)
+
+
+def add_content_pool(accs: dict[str, dc.AccountScore], table: pa.Table, signals: dict[str, pa.Table],
+                     settings: Settings) -> None:
+    """Fold the second pass's ``content_pool`` signal into the account scores (either engine)."""
     signals["content_pool"] = table
     weights = {n: dc.weight_of(n, settings) for n in {*signals}}
     group_of = dc.groups()
@@ -389,6 +372,51 @@ def _content_pool_pass(con: duckdb.DuckDBPyConnection, dets: dict[str, Detector]
         dc.add_signal(acc, "content_pool", r, weights["content_pool"])
         dc.finish(acc, weights, group_of)
         dc.cap_single_member_intel(acc, settings, weights=weights, group_of=group_of)
+
+
+def account_rows(accs: dict[str, dc.AccountScore], membership: dict[str, tuple[str, float]],
+                 first: dict[str, datetime], settings: Settings) -> list[dict[str, Any]]:
+    """The accounts table's rows: verdict from the score, campaign, first flag (flagged only)."""
+    rows = []
+    for a in sorted(accs.values(), key=lambda x: x.account_id):
+        v = dc.verdict(a.score, settings)
+        rows.append({"account_id": a.account_id, "score": min(1.0, max(0.0, a.score)), "verdict": v,
+                     "campaign_id": membership.get(a.account_id, (None, 0.0))[0],
+                     "first_flag_ts": first.get(a.account_id) if v == "flag" else None,
+                     "reasons": a.reasons})
+    return rows
+
+
+def scan_meta(n_events: int, kept_work: Path | None, inputs: Any, blind: Any, only: str | None,
+              since: datetime | None, until: datetime | None, dets: dict[str, Detector], model: Any,
+              settings: Settings, errors: dict[str, str]) -> dict[str, Any]:
+    """The findings' ``meta`` (docs/findings.md), the same whichever engine ran the scan."""
+    return {"tool": "distillguard", "version": __version__, "events": n_events,
+            "events_path": str((kept_work / "events").resolve()) if kept_work else None,
+            "work_dir": str(kept_work.resolve()) if kept_work else None,
+            "inputs": inputs, "blind_spots": blind, "detector": only or "distillguard",
+            "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+            "detectors": sorted(dets), "only": only, "model": bool(model),
+            "detector_versions": {n: str(d.version) for n, d in sorted(dets.items())},
+            "weights": {n: (1.0 if only else dc.weight_of(n, settings)) for n in dets},
+            "thresholds": {"watch": settings.scoring.watch, "flag": settings.scoring.flag},
+            "detector_errors": errors}
+
+
+def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, rows: list[dict[str, Any]], campaigns: list[Campaign],
+                  meta: dict[str, Any], signals: dict[str, pa.Table], settings: Settings, errors: dict[str, str],
+                  report: bool, say: Step, t: dict[str, float]) -> tuple[Findings, pa.Table]:
+    """Write the findings contract, the long signals table and (optionally) report.html."""
+    findings = Findings(account_table(rows), campaigns, meta)
+    write_findings(findings, out)
+    sig_long = long_signals(signals)
+    pq.write_table(sig_long, out / dm.SIGNALS_FILE)
+    if report:
+        t0 = time.perf_counter()
+        say("report")
+        _report(findings, con, out, sig_long, errors, settings.console.url)
+        t["report"] = time.perf_counter() - t0
+    return findings, sig_long
 
 
 def _report(findings: Findings, con: duckdb.DuckDBPyConnection, out: Path, signals: pa.Table,

@@ -25,16 +25,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from distillguard._version import __version__
 from distillguard.config import Settings
 from distillguard.decide import scoring as dc
 from distillguard.detectors.base import SIGNAL_SCHEMA, Detector, ScanContext
 from distillguard.errors import InputError
 from distillguard.features import account as fa
 from distillguard.features.templates import ARTEFACT_KEY, WorldTemplates
-from distillguard.findings import Campaign, Findings, account_table, write_findings
+from distillguard.findings import Campaign
 from distillguard.scan import blind_spots, engine
 from distillguard.scan import run as srun
 from distillguard.spark import features as sf
@@ -133,35 +131,12 @@ def scan_con(con: duckdb.DuckDBPyConnection, out: Path, kept_work: Path | None, 
     first = srun._first_flags(con, dets, accs, membership, settings, until, has_acc, only, model, t_replay) \
         if settings.scoring.first_flag else {}
     t["first_flag"] = time.perf_counter() - t0
-    rows = []
-    for a in sorted(accs.values(), key=lambda x: x.account_id):
-        v = dc.verdict(a.score, settings)
-        rows.append({"account_id": a.account_id, "score": min(1.0, max(0.0, a.score)), "verdict": v,
-                     "campaign_id": membership.get(a.account_id, (None, 0.0))[0],
-                     "first_flag_ts": first.get(a.account_id) if v == "flag" else None,
-                     "reasons": a.reasons})
     cfg = settings.spark
-    meta = {"tool": "distillguard", "version": __version__, "events": n_events,
-            "events_path": str((kept_work / "events").resolve()) if kept_work else None,
-            "work_dir": str(kept_work.resolve()) if kept_work else None,
-            "inputs": inputs, "blind_spots": blind, "detector": only or "distillguard",
-            "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
-            "detectors": sorted(dets), "only": only, "model": bool(model),
-            "detector_versions": {n: str(d.version) for n, d in sorted(dets.items())},
-            "weights": {n: (1.0 if only else dc.weight_of(n, settings)) for n in dets},
-            "thresholds": {"watch": settings.scoring.watch, "flag": settings.scoring.flag},
-            "detector_errors": errors,
-            "engine": {"name": "spark", "spark_version": spark.version,
-                       "master": None if cfg.remote else cfg.master, "remote": bool(cfg.remote)}}
-    findings = Findings(account_table(rows), campaigns, meta)
-    write_findings(findings, out)
-    sig_long = srun.long_signals(signals)
-    pq.write_table(sig_long, out / "signals.parquet")
-    if report:
-        t0 = time.perf_counter()
-        say("report")
-        srun._report(findings, con, out, sig_long, errors)
-        t["report"] = time.perf_counter() - t0
+    meta = srun.scan_meta(n_events, kept_work, inputs, blind, only, since, until, dets, model, settings, errors)
+    meta["engine"] = {"name": "spark", "spark_version": spark.version,
+                      "master": None if cfg.remote else cfg.master, "remote": bool(cfg.remote)}
+    findings, sig_long = srun.write_outputs(con, out, srun.account_rows(accs, membership, first, settings), campaigns,
+                                            meta, signals, settings, errors, report, say, t)
     detail = {**{f"full:{k}": v for k, v in t_full.items()}, **{f"replay:{k}": v for k, v in t_replay.items()}}
     return srun.ScanResult(findings, out, n_events, sig_long, reports, t, errors, detail, blind)
 
@@ -247,14 +222,7 @@ def _content_pool(spark: "SparkSession", rf: "DataFrame", af: "DataFrame", dets:
            .where("pool_hits > 0")
            .join(af.select("account_id", "top_family", "top_family_share", "first_ts", "last_ts"), "account_id", "left"))
     table = sf.live_signals(per, {"content_pool": det})["content_pool"]
-    signals["content_pool"] = table
-    weights = {n: dc.weight_of(n, settings) for n in {*signals}}
-    group_of = dc.groups()
-    for row in table.to_pylist():
-        acc = accs.setdefault(row["account_id"], dc.AccountScore(row["account_id"], 0.0, 0.0))
-        dc.add_signal(acc, "content_pool", row, weights["content_pool"])
-        dc.finish(acc, weights, group_of)
-        dc.cap_single_member_intel(acc, settings, weights=weights, group_of=group_of)
+    srun.add_content_pool(accs, table, signals, settings)
 
 
 def _driver_request_features(con: duckdb.DuckDBPyConnection, spark: "SparkSession", rf: "DataFrame",
