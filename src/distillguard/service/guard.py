@@ -80,6 +80,8 @@ class Guard:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="dg-store-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="dg-store-write")
         self._flush_task: asyncio.Task[None] | None = None
+        self._flush_inflight: asyncio.Future[int] | None = None
+        """The periodic flush under way: shutdown waits for it rather than cancelling it."""
         self._flush_lock = asyncio.Lock()
         m = self.metrics
         m.gauge("distillguard_accounts_in_memory", "Account states held in memory.", lambda: len(self.cache))
@@ -132,6 +134,11 @@ class Guard:
             self._flush_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flush_task
+        if self._flush_inflight is not None:
+            # Cancelling it could cancel its store commit before the writer thread started it,
+            # leaving a rotated journal uncommitted until the next start (replayed, not lost).
+            with contextlib.suppress(Exception):
+                await self._flush_inflight
         await self.flush(everything=True)
         self.executor.shutdown(wait=True)
         self.writer.shutdown(wait=True)
@@ -144,8 +151,9 @@ class Guard:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.flush_interval_s)
+            self._flush_inflight = asyncio.ensure_future(self.flush())
             try:
-                await self.flush()
+                await asyncio.shield(self._flush_inflight)
             except Exception:  # a failing store must not kill the loop; records stay journalled
                 self.metrics.requests[("flush_error", 500)] += 1
 
